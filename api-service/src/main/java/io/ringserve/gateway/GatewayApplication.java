@@ -1,0 +1,12 @@
+package io.ringserve.gateway;
+
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+
+/** The OpenAI-compatible gateway. Until the worker protocol exists it only serves Actuator health. */
+@SpringBootApplication
+public class GatewayApplication {
+    public static void main(String[] args) {
+        SpringApplication.run(GatewayApplication.class, args);
+    }
+}
