@@ -1,0 +1,121 @@
+package io.ringserve.worker.engine;
+
+import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ConfigException;
+import io.ringserve.model.config.GenerationConfig;
+import io.ringserve.model.template.ChatTemplate;
+import io.ringserve.model.tokenizer.Tokenizer;
+import io.ringserve.model.tokenizer.TokenizerConfig;
+import io.ringserve.worker.reference.ModelWeights;
+import io.ringserve.worker.reference.ReferenceForward;
+import io.ringserve.worker.weights.SafetensorsCheckpoint;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A Hugging Face checkpoint directory opened for inference on the CPU reference engine: config,
+ * generation config, memory-mapped weights, and (when present) tokenizer and chat template.
+ */
+public final class LocalModel implements AutoCloseable {
+    private final Path dir;
+    private final BailingMoeV2Config config;
+    private final GenerationConfig generation;
+    private final SafetensorsCheckpoint checkpoint;
+    private final ReferenceForward forward;
+    private Tokenizer tokenizer;
+    private TokenizerConfig tokenizerConfig;
+
+    private LocalModel(Path dir, BailingMoeV2Config config, GenerationConfig generation, SafetensorsCheckpoint checkpoint) {
+        this.dir = dir;
+        this.config = config;
+        this.generation = generation;
+        this.checkpoint = checkpoint;
+        this.forward = new ReferenceForward(ModelWeights.load(config, checkpoint));
+    }
+
+    public static LocalModel open(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new ConfigException(dir + ": not a model directory (expected config.json, *.safetensors, tokenizer.json)");
+        }
+        BailingMoeV2Config config = BailingMoeV2Config.load(dir.resolve("config.json"));
+        GenerationConfig generation = GenerationConfig.load(dir);
+        SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir);
+        try {
+            return new LocalModel(dir, config, generation, checkpoint);
+        } catch (RuntimeException e) {
+            checkpoint.close();
+            throw e;
+        }
+    }
+
+    public Path directory() {
+        return dir;
+    }
+
+    public BailingMoeV2Config config() {
+        return config;
+    }
+
+    public GenerationConfig generationConfig() {
+        return generation;
+    }
+
+    public ReferenceForward forward() {
+        return forward;
+    }
+
+    /** Every id that ends generation: generation_config.json {@code eos_token_id} (int or list) and config.json's. */
+    public Set<Integer> eosTokenIds() {
+        Set<Integer> ids = new LinkedHashSet<>(generation.eosTokenIds());
+        if (config.eosTokenId() != null) {
+            ids.add(config.eosTokenId());
+        }
+        return ids;
+    }
+
+    public synchronized Tokenizer tokenizer() {
+        if (tokenizer == null) {
+            Path file = dir.resolve("tokenizer.json");
+            if (!Files.exists(file)) {
+                throw new ConfigException(file + ": file not found (text input and output need the model's tokenizer)");
+            }
+            tokenizer = Tokenizer.load(file);
+        }
+        return tokenizer;
+    }
+
+    public synchronized TokenizerConfig tokenizerConfig() {
+        if (tokenizerConfig == null) {
+            Path file = dir.resolve("tokenizer_config.json");
+            if (!Files.exists(file)) {
+                throw new ConfigException(file + ": file not found (chat input needs the model's chat_template)");
+            }
+            tokenizerConfig = TokenizerConfig.load(file);
+        }
+        return tokenizerConfig;
+    }
+
+    /** Renders the chat template for these messages with the generation prompt appended. */
+    public String renderChat(List<Map<String, Object>> messages) {
+        TokenizerConfig tc = tokenizerConfig();
+        if (tc.chatTemplate() == null) {
+            throw new ConfigException(dir.resolve("tokenizer_config.json") + ": chat_template is missing");
+        }
+        Map<String, Object> vars = new HashMap<>();
+        vars.put("messages", messages);
+        vars.put("add_generation_prompt", true);
+        vars.put("bos_token", tc.bosToken() == null ? "" : tc.bosToken());
+        vars.put("eos_token", tc.eosToken() == null ? "" : tc.eosToken());
+        return ChatTemplate.compile(tc.chatTemplate()).render(vars);
+    }
+
+    @Override
+    public void close() {
+        checkpoint.close();
+    }
+}

@@ -1,0 +1,131 @@
+package io.ringserve.worker.engine;
+
+import io.ringserve.model.sampling.SamplingParams;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Picks the next token from one row of logits: penalties, then temperature, top-k, top-p and min-p, then
+ * a draw from a per-sequence seeded generator (or argmax when greedy). One instance per sequence.
+ */
+public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
+
+    /**
+     * @param logits  (V) float32 logits of the position being sampled; may be modified
+     * @param history the tokens so far (prompt then output), for penalties
+     * @param prompt  how many of {@code history} are prompt tokens
+     */
+    int sample(float[] logits, int[] history, int historyLength, int prompt);
+
+    static Sampler of(SamplingParams p) {
+        return p.isGreedy() ? new Greedy(p) : new Random(p, new SplittableRandom(p.seed()));
+    }
+
+    /** Argmax; the lowest id wins a tie. */
+    record Greedy(SamplingParams params) implements Sampler {
+        @Override
+        public int sample(float[] logits, int[] history, int historyLength, int prompt) {
+            Penalties.apply(params, logits, history, historyLength, prompt);
+            return argmax(logits);
+        }
+    }
+
+    /** Temperature sampling with the truncations of {@link SamplingParams}. */
+    record Random(SamplingParams params, SplittableRandom rng) implements Sampler {
+        @Override
+        public int sample(float[] logits, int[] history, int historyLength, int prompt) {
+            Penalties.apply(params, logits, history, historyLength, prompt);
+            int vocab = logits.length;
+            Integer[] order = new Integer[vocab];
+            for (int i = 0; i < vocab; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (a, b) -> logits[b] != logits[a] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+            int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
+            double[] probs = new double[keep]; // descending by logit
+            double max = logits[order[0]] / params.temperature();
+            double sum = 0;
+            for (int i = 0; i < keep; i++) {
+                probs[i] = Math.exp(logits[order[i]] / params.temperature() - max);
+                sum += probs[i];
+            }
+            for (int i = 0; i < keep; i++) {
+                probs[i] /= sum;
+            }
+            // top-p: smallest prefix reaching p (always at least one token)
+            double cumulative = 0;
+            int cut = keep;
+            for (int i = 0; i < keep; i++) {
+                cumulative += probs[i];
+                if (cumulative >= params.topP()) {
+                    cut = i + 1;
+                    break;
+                }
+            }
+            // min-p: relative to the most likely token
+            if (params.minP() > 0) {
+                double floor = params.minP() * probs[0];
+                int c = 1;
+                while (c < cut && probs[c] >= floor) {
+                    c++;
+                }
+                cut = c;
+            }
+            double total = 0;
+            for (int i = 0; i < cut; i++) {
+                total += probs[i];
+            }
+            double u = rng.nextDouble() * total;
+            for (int i = 0; i < cut; i++) {
+                u -= probs[i];
+                if (u < 0) {
+                    return order[i];
+                }
+            }
+            return order[cut - 1];
+        }
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Repetition (HF style: divide positive, multiply negative logits), presence and frequency penalties. */
+    final class Penalties {
+        private Penalties() {
+        }
+
+        static void apply(SamplingParams p, float[] logits, int[] history, int historyLength, int prompt) {
+            if (!p.hasPenalties()) {
+                return;
+            }
+            int vocab = logits.length;
+            int[] generatedCount = new int[vocab];
+            boolean[] seen = new boolean[vocab];
+            for (int i = 0; i < historyLength; i++) {
+                int id = history[i];
+                if (id < 0 || id >= vocab) {
+                    continue;
+                }
+                seen[id] = true;
+                if (i >= prompt) {
+                    generatedCount[id]++;
+                }
+            }
+            for (int id = 0; id < vocab; id++) {
+                if (seen[id] && p.repetitionPenalty() != 1) {
+                    logits[id] = logits[id] > 0 ? (float) (logits[id] / p.repetitionPenalty()) : (float) (logits[id] * p.repetitionPenalty());
+                }
+                if (generatedCount[id] > 0) {
+                    logits[id] -= (float) (p.presencePenalty() + p.frequencyPenalty() * generatedCount[id]);
+                }
+            }
+        }
+    }
+}

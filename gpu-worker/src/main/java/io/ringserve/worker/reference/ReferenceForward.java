@@ -1,0 +1,288 @@
+package io.ringserve.worker.reference;
+
+import static io.ringserve.worker.reference.ReferenceOps.add;
+import static io.ringserve.worker.reference.ReferenceOps.matmul;
+import static io.ringserve.worker.reference.ReferenceOps.rmsnorm;
+import static io.ringserve.worker.reference.ReferenceOps.rope;
+import static io.ringserve.worker.reference.ReferenceOps.siluMul;
+import static io.ringserve.worker.reference.ReferenceOps.softmax;
+
+import io.ringserve.model.config.BailingMoeV2Config;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.IntStream;
+
+/**
+ * The BailingMoeV2 forward pass in float32 on the CPU, step for step as {@code modeling_bailing_moe_v2.py}
+ * (docs/MODEL.md §3). It is the oracle for the CUDA engine, which calls its kernels under the same step
+ * names in the same order.
+ *
+ * <p>One call runs T new tokens of one sequence (a whole prompt, a chunk of it, or one decoded token)
+ * against the sequence's {@link KvCache}, at positions {@code cache.length() ..}.
+ *
+ * <p>Legend: T = new tokens, P = cached + new positions, D = hidden, H = query heads, Hkv = KV heads,
+ * d = head dim, r = rotary dims, E = experts, K = experts per token, V = vocab.
+ */
+public final class ReferenceForward {
+    private final ModelWeights weights;
+    private final BailingMoeV2Config config;
+    private final RotaryEmbedding rotary;
+    private final MoeGate moeGate;
+
+    public ReferenceForward(ModelWeights weights) {
+        this.weights = weights;
+        this.config = weights.config();
+        this.rotary = new RotaryEmbedding(config);
+        this.moeGate = new MoeGate(config);
+    }
+
+    public BailingMoeV2Config config() {
+        return config;
+    }
+
+    /** A cache sized for this model's context (YaRN-extended when configured). */
+    public KvCache newCache() {
+        int max = config.maxPositionEmbeddings();
+        if (config.ropeScaling() != null) {
+            max = Math.max(max, (int) Math.min(Integer.MAX_VALUE / 2, (long) (config.ropeScaling().originalMaxPositionEmbeddings() * config.ropeScaling().factor())));
+        }
+        return new KvCache(config, max);
+    }
+
+    /**
+     * Runs {@code tokens} through the model and appends their K/V to the cache.
+     *
+     * @param allLogits true: logits for every token (T, V); false: only for the last token (1, V)
+     * @param trace     tap points, or null
+     * @return float32 logits, row-major
+     */
+    public float[] forward(KvCache cache, int[] tokens, boolean allLogits, ForwardTrace trace) {
+        int tokenCount = tokens.length;
+        if (tokenCount == 0) {
+            throw new IllegalArgumentException("no tokens to run");
+        }
+        for (int id : tokens) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
+        cache.reserve(tokenCount);
+        int hidden = config.hiddenSize();
+        int start = cache.length();
+
+        float[] x = new float[tokenCount * hidden]; // (T, D) residual stream
+        embedding(x, tokens);
+        if (trace != null) {
+            trace.hidden(0, x.clone(), tokenCount);
+        }
+        float[] normed = new float[tokenCount * hidden]; // (T, D)
+        for (int l = 0; l < config.numHiddenLayers(); l++) {
+            ModelWeights.Layer layer = weights.layers().get(l);
+            rmsnorm(normed, x, layer.inputLayernorm(), tokenCount, hidden, config.rmsNormEps());
+            float[] attnOut = attention(l, layer, normed, tokenCount, start, cache); // (T, D)
+            add(x, attnOut, x.length);
+            rmsnorm(normed, x, layer.postAttentionLayernorm(), tokenCount, hidden, config.rmsNormEps());
+            float[] mlpOut = switch (layer.mlp()) { // (T, D)
+                case ModelWeights.Mlp mlp -> mlp(mlp, normed, tokenCount);
+                case ModelWeights.SparseMoe moe -> sparseMoe(l, moe, normed, tokenCount, trace);
+            };
+            add(x, mlpOut, x.length);
+            if (trace != null) {
+                trace.hidden(l + 1, x.clone(), tokenCount);
+            }
+        }
+        cache.advance(tokenCount);
+
+        int outRows = allLogits ? tokenCount : 1;
+        float[] last = new float[outRows * hidden]; // (T or 1, D)
+        System.arraycopy(x, (tokenCount - outRows) * hidden, last, 0, last.length);
+        rmsnorm(last, last, weights.norm(), outRows, hidden, config.rmsNormEps());
+        float[] logits = new float[outRows * config.vocabSize()]; // (T or 1, V)
+        matmul(logits, last, weights.lmHead(), outRows);
+        return logits;
+    }
+
+    /** @param x (T, D) ← rows of word_embeddings */
+    private void embedding(float[] x, int[] tokens) {
+        for (int t = 0; t < tokens.length; t++) {
+            weights.wordEmbeddings().row(tokens[t], x, t * config.hiddenSize());
+        }
+    }
+
+    /**
+     * Fused QKV projection, per-head QK RMSNorm, partial RoPE, cache append, causal GQA attention, dense.
+     *
+     * @param a (T, D) input-normed hidden states
+     * @return (T, D)
+     */
+    private float[] attention(int l, ModelWeights.Layer layer, float[] a, int tokenCount, int start, KvCache cache) {
+        int heads = config.numAttentionHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        int qkvDim = config.qkvDim();
+        int queryDim = config.queryDim();
+        int kvDim = config.kvDim();
+
+        float[] qkv = new float[tokenCount * qkvDim]; // (T, (H + 2·Hkv)·d) split by head slots: Q | K | V
+        matmul(qkv, a, layer.queryKeyValue(), tokenCount);
+
+        float[] cos = new float[rotary.rotaryDim() / 2]; // (r/2)
+        float[] sin = new float[rotary.rotaryDim() / 2]; // (r/2)
+        float[] keys = cache.keys(l);     // (P, Hkv·d)
+        float[] values = cache.values(l); // (P, Hkv·d)
+        float[] q = new float[tokenCount * queryDim]; // (T, H·d) after QK-norm and RoPE
+        for (int t = 0; t < tokenCount; t++) {
+            int row = t * qkvDim;
+            int position = start + t;
+            System.arraycopy(qkv, row, q, t * queryDim, queryDim);
+            System.arraycopy(qkv, row + queryDim, keys, position * kvDim, kvDim);
+            System.arraycopy(qkv, row + queryDim + kvDim, values, position * kvDim, kvDim);
+            if (config.useQkNorm()) {
+                // (H, d) and (Hkv, d) viewed as rows of width d: one RMSNorm per head
+                float[] qh = slice(q, t * queryDim, queryDim);
+                rmsnorm(qh, qh, layer.queryLayernorm(), heads, d, config.rmsNormEps());
+                System.arraycopy(qh, 0, q, t * queryDim, queryDim);
+                float[] kh = slice(keys, position * kvDim, kvDim);
+                rmsnorm(kh, kh, layer.keyLayernorm(), kvHeads, d, config.rmsNormEps());
+                System.arraycopy(kh, 0, keys, position * kvDim, kvDim);
+            }
+            rotary.angles(position, cos, sin);
+            for (int h = 0; h < heads; h++) {
+                rope(q, t * queryDim + h * d, cos, sin, rotary.rotaryDim());
+            }
+            for (int h = 0; h < kvHeads; h++) {
+                rope(keys, position * kvDim + h * d, cos, sin, rotary.rotaryDim());
+            }
+        }
+
+        float[] out = new float[tokenCount * queryDim]; // (T, H·d) heads concatenated in head order
+        float scale = (float) (1.0 / Math.sqrt(d));
+        int groups = config.queriesPerKvHead();
+        // one task per (token, head): causal softmax(q·kᵀ/√d)·v over positions 0..start+t
+        IntStream tasks = IntStream.range(0, tokenCount * heads);
+        if ((long) tokenCount * heads * (start + tokenCount) * d > (1L << 16)) {
+            tasks = tasks.parallel();
+        }
+        tasks.forEach(task -> {
+            int t = task / heads;
+            int h = task % heads;
+            int kvHead = h / groups; // GQA: query heads 4g..4g+3 share KV head g (for 4:1)
+            int positions = start + t + 1;
+            float[] scores = new float[positions]; // (P)
+            int qOff = t * queryDim + h * d;
+            for (int p = 0; p < positions; p++) {
+                scores[p] = Dot.dot(q, qOff, keys, p * kvDim + kvHead * d, d) * scale;
+            }
+            softmax(scores, 0, positions);
+            int oOff = t * queryDim + h * d;
+            for (int p = 0; p < positions; p++) {
+                float w = scores[p];
+                int vOff = p * kvDim + kvHead * d;
+                for (int i = 0; i < d; i++) {
+                    out[oOff + i] += w * values[vOff + i];
+                }
+            }
+        });
+
+        float[] projected = new float[tokenCount * config.hiddenSize()]; // (T, D)
+        matmul(projected, out, layer.dense(), tokenCount);
+        return projected;
+    }
+
+    /**
+     * SwiGLU MLP: {@code down(silu(gate(x)) ⊙ up(x))}.
+     *
+     * @param x (T, D)
+     * @return (T, D)
+     */
+    private float[] mlp(ModelWeights.Mlp mlp, float[] x, int tokenCount) {
+        int inter = mlp.gateProj().rows();
+        float[] gate = new float[tokenCount * inter]; // (T, I)
+        float[] up = new float[tokenCount * inter];   // (T, I)
+        matmul(gate, x, mlp.gateProj(), tokenCount);
+        matmul(up, x, mlp.upProj(), tokenCount);
+        siluMul(gate, gate, up, gate.length);
+        float[] out = new float[tokenCount * mlp.downProj().rows()]; // (T, D)
+        matmul(out, gate, mlp.downProj(), tokenCount);
+        return out;
+    }
+
+    /**
+     * Router → top-k experts per token → weighted sum of expert outputs (k order) + unweighted shared expert.
+     * Tokens are grouped by expert so each expert's weights are read once per call.
+     *
+     * @param m (T, D) post-attention-normed hidden states
+     * @return (T, D)
+     */
+    private float[] sparseMoe(int l, ModelWeights.SparseMoe moe, float[] m, int tokenCount, ForwardTrace trace) {
+        int hidden = config.hiddenSize();
+        int experts = config.numExperts();
+        int topK = config.numExpertsPerTok();
+
+        float[] logits = new float[tokenCount * experts]; // (T, E) fp32 router logits
+        matmul(logits, m, moe.gate(), tokenCount);
+        MoeGate.Route[] routes = new MoeGate.Route[tokenCount];
+        for (int t = 0; t < tokenCount; t++) {
+            routes[t] = moeGate.route(logits, t * experts, moe.expertBias());
+        }
+        if (trace != null) {
+            int[][] ids = new int[tokenCount][];
+            for (int t = 0; t < tokenCount; t++) {
+                ids[t] = routes[t].expertIds().clone();
+            }
+            trace.routes(l, ids);
+        }
+
+        // (expert → list of (token, k) slots routed to it)
+        List<List<int[]>> byExpert = new ArrayList<>(experts);
+        for (int e = 0; e < experts; e++) {
+            byExpert.add(new ArrayList<>());
+        }
+        for (int t = 0; t < tokenCount; t++) {
+            for (int k = 0; k < topK; k++) {
+                byExpert.get(routes[t].expertIds()[k]).add(new int[] {t, k});
+            }
+        }
+        float[] expertOut = new float[tokenCount * topK * hidden]; // (T, K, D) each expert's output per slot
+        IntStream expertIds = IntStream.range(0, experts).filter(e -> !byExpert.get(e).isEmpty());
+        if (tokenCount > 1) {
+            expertIds = expertIds.parallel();
+        }
+        expertIds.forEach(e -> {
+            List<int[]> slots = byExpert.get(e);
+            int n = slots.size();
+            float[] xe = new float[n * hidden]; // (n, D) the tokens routed to expert e
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(m, slots.get(i)[0] * hidden, xe, i * hidden, hidden);
+            }
+            float[] ye = mlp(moe.experts().get(e), xe, n); // (n, D)
+            for (int i = 0; i < n; i++) {
+                int[] slot = slots.get(i);
+                System.arraycopy(ye, i * hidden, expertOut, (slot[0] * topK + slot[1]) * hidden, hidden);
+            }
+        });
+
+        float[] out = moe.sharedExperts() != null ? mlp(moe.sharedExperts(), m, tokenCount) : new float[tokenCount * hidden]; // (T, D)
+        float[] routed = new float[hidden]; // (D)
+        for (int t = 0; t < tokenCount; t++) {
+            java.util.Arrays.fill(routed, 0f);
+            for (int k = 0; k < topK; k++) {
+                float w = routes[t].weights()[k];
+                int off = (t * topK + k) * hidden;
+                for (int i = 0; i < hidden; i++) {
+                    routed[i] += w * expertOut[off + i];
+                }
+            }
+            for (int i = 0; i < hidden; i++) {
+                out[t * hidden + i] += routed[i];
+            }
+        }
+        return out;
+    }
+
+    private static float[] slice(float[] a, int off, int n) {
+        float[] s = new float[n];
+        System.arraycopy(a, off, s, 0, n);
+        return s;
+    }
+}

@@ -1,0 +1,165 @@
+package io.ringserve.worker.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.ringserve.worker.reference.Golden;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command-line contract, run in-process exactly as {@code java -jar gpu-worker.jar ...} would. */
+class MainTest {
+    record Result(int exit, String out, String err) {
+        String firstLine() {
+            return out.lines().findFirst().orElse("");
+        }
+    }
+
+    static Result run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int exit = new Main(new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8)).run(args);
+        return new Result(exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static final Path TINY = Golden.dir("tiny-ring-a");
+
+    static String csv(int[] ids) {
+        return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+
+    @Test
+    void logitsWritesFloat32TimesVocabMatchingTheReference(@TempDir Path tmp) throws IOException {
+        Golden.Prompt text = Golden.prompts("tiny-ring-a").stream().filter(p -> p.name().equals("text")).findFirst().orElseThrow();
+        Path file = tmp.resolve("logits.f32");
+        Result r = run("logits", "--model", TINY.toString(), "--tokens", csv(text.inputIds()), "--out", file.toString(), "--backend", "cpu");
+        assertEquals(0, r.exit(), r.err());
+        float[] logits = Golden.floats(file);
+        assertEquals(text.inputIds().length * 1664, logits.length);
+        assertTrue(Golden.relL2(logits, text.logits()) <= 1e-4);
+    }
+
+    @Test
+    void greedyGenerateFromTokensPrintsTheGoldenIdsThenText() {
+        for (Golden.Prompt p : Golden.prompts("tiny-ring-a")) {
+            Result r = run("generate", "--model", TINY.toString(), "--tokens", csv(p.inputIds()), "--max-tokens", "24", "--temperature", "0");
+            assertEquals(0, r.exit(), r.err());
+            assertEquals(csv(p.greedy24()), r.firstLine());
+            assertTrue(r.out().lines().count() >= 2, "text follows the ids");
+        }
+    }
+
+    @Test
+    void chatFileIsRenderedWithTheModelsTemplate(@TempDir Path tmp) throws IOException {
+        Golden.Prompt chat = Golden.prompts("tiny-ring-a").stream().filter(p -> p.name().equals("chat")).findFirst().orElseThrow();
+        Path file = tmp.resolve("chat.json");
+        Files.writeString(file, """
+                {"messages": [{"role": "system", "content": "You are Ring, an assistant created by inclusionAI"},
+                              {"role": "user", "content": "Give me a short introduction to large language models."}]}""");
+        Result r = run("generate", "--model", TINY.toString(), "--chat", file.toString(), "--max-tokens", "24");
+        assertEquals(0, r.exit(), r.err());
+        assertEquals(csv(chat.greedy24()), r.firstLine());
+        assertTrue(r.err().contains("prompt_tokens=" + chat.inputIds().length), r.err());
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        String[] args = {"generate", "--model", TINY.toString(), "--prompt", "Hello world", "--max-tokens", "12", "--temperature", "1.0", "--seed", "7"};
+        Result a = run(args);
+        Result b = run(args);
+        assertEquals(0, a.exit(), a.err());
+        assertEquals(a.firstLine(), b.firstLine());
+        Result c = run("generate", "--model", TINY.toString(), "--prompt", "Hello world", "--max-tokens", "12", "--temperature", "1.0", "--seed", "8");
+        assertFalse(a.firstLine().equals(c.firstLine()), "another seed gives other tokens");
+    }
+
+    @Test
+    void tokenizeAndDetokenizeRoundTrip() {
+        Result ids = run("tokenize", "--model", TINY.toString(), "--text", "Hello, world!");
+        assertEquals(0, ids.exit(), ids.err());
+        assertEquals("39,1472,78,11,280,265,472,0", ids.firstLine());
+        Result text = run("detokenize", "--model", TINY.toString(), "--tokens", ids.firstLine());
+        assertEquals("Hello, world!", text.firstLine());
+    }
+
+    @Test
+    void usageErrorsExitTwo() {
+        Result unknown = run("frobnicate");
+        assertEquals(2, unknown.exit());
+        assertTrue(unknown.err().contains("unknown command 'frobnicate'"));
+        assertTrue(unknown.err().contains("usage:"));
+        assertEquals(2, run().exit());
+        Result badOption = run("generate", "--model", TINY.toString(), "--tokens", "1,2", "--colour", "red");
+        assertEquals(2, badOption.exit());
+        assertTrue(badOption.err().contains("unknown option --colour"));
+        Result badIds = run("logits", "--model", TINY.toString(), "--tokens", "1,x", "--out", "/tmp/x");
+        assertEquals(2, badIds.exit());
+        assertTrue(badIds.err().contains("'x' is not a token id"));
+        assertEquals(2, run("logits", "--model", TINY.toString(), "--tokens", "1").exit(), "--out is required");
+        assertEquals(2, run("generate", "--model", TINY.toString(), "--tokens", "1", "--max-tokens", "many").exit());
+    }
+
+    @Test
+    void brokenModelDirectoriesExitOneNamingTheProblem(@TempDir Path tmp) throws IOException {
+        Path copy = copyOf(TINY, tmp.resolve("m"));
+        // a config that asks for a layer the checkpoint does not have
+        String config = Files.readString(copy.resolve("config.json")).replace("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 4");
+        Files.writeString(copy.resolve("config.json"), config);
+        Result missing = run("logits", "--model", copy.toString(), "--tokens", "1,2", "--out", tmp.resolve("o").toString());
+        assertEquals(1, missing.exit());
+        assertTrue(missing.err().contains("model.layers.3."), missing.err());
+        assertEquals(1, missing.err().lines().count(), "one line: " + missing.err());
+        assertFalse(Files.exists(tmp.resolve("o")), "no output file on failure");
+
+        Files.writeString(copy.resolve("config.json"), config.replace("\"num_hidden_layers\": 4", "\"num_hidden_layers\": 3")
+                .replace("\"vocab_size\": 1664", "\"vocab_size\": 1700"));
+        Result shape = run("logits", "--model", copy.toString(), "--tokens", "1,2", "--out", tmp.resolve("o").toString());
+        assertEquals(1, shape.exit());
+        assertTrue(shape.err().contains("model.word_embeddings.weight"), shape.err());
+
+        Result outOfVocab = run("logits", "--model", TINY.toString(), "--tokens", "1,99999", "--out", tmp.resolve("o").toString());
+        assertEquals(1, outOfVocab.exit());
+        assertTrue(outOfVocab.err().contains("token id 99999 is outside the vocabulary"), outOfVocab.err());
+    }
+
+    @Test
+    void demoModelIsWrittenAndGeneratesWithoutOverwritingAnything(@TempDir Path tmp) throws IOException {
+        Path demo = tmp.resolve("demo");
+        Result w = run("demo-model", "--out", demo.toString(), "--seed", "1");
+        assertEquals(0, w.exit(), w.err());
+        assertTrue(w.err().contains("meaningless"));
+        for (String f : new String[] {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}) {
+            assertTrue(Files.exists(demo.resolve(f)), f);
+        }
+        Result g = run("generate", "--model", demo.toString(), "--prompt", "Hello", "--max-tokens", "5", "--ignore-eos", "true");
+        assertEquals(0, g.exit(), g.err());
+        assertEquals(5, g.firstLine().split(",").length);
+
+        long before = Files.size(demo.resolve("model.safetensors"));
+        Result again = run("demo-model", "--out", demo.toString());
+        assertEquals(1, again.exit());
+        assertTrue(again.err().contains("not empty"), again.err());
+        assertEquals(before, Files.size(demo.resolve("model.safetensors")));
+    }
+
+    static Path copyOf(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (Stream<Path> files = Files.list(from)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, to.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        return to;
+    }
+}
