@@ -222,19 +222,15 @@ public record BailingMoeV2Config(
     // ---- loading -----------------------------------------------------------------------------------
 
     public static BailingMoeV2Config load(Path configJson) {
-        JsonFields f = JsonFields.read(configJson);
-        try {
-            return parse(f);
-        } catch (ConfigException e) {
-            if (e.getMessage().startsWith(f.source())) {
-                throw e;
-            }
-            throw new ConfigException(f.source() + ": " + e.getMessage(), e);
-        }
+        return parseNamingSource(JsonFields.read(configJson));
     }
 
     public static BailingMoeV2Config parse(String source, String json) {
-        JsonFields f = JsonFields.parse(source, json);
+        return parseNamingSource(JsonFields.parse(source, json));
+    }
+
+    /** Every message starts with the file name, whichever check raised it. */
+    private static BailingMoeV2Config parseNamingSource(JsonFields f) {
         try {
             return parse(f);
         } catch (ConfigException e) {

@@ -2,6 +2,7 @@ package io.ringserve.worker.cli;
 
 import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.worker.engine.LocalModel;
+import io.ringserve.worker.engine.Sampler;
 import io.ringserve.worker.reference.KvCache;
 import io.ringserve.worker.reference.ReferenceForward;
 import java.io.PrintStream;
@@ -29,10 +30,10 @@ final class Bench {
             long t0 = System.nanoTime();
             float[] logits = f.forward(cache, prompt, false, null);
             long t1 = System.nanoTime();
-            int next = argmax(logits);
+            int next = Sampler.argmax(logits);
             for (int i = 0; i < decodeTokens; i++) {
                 logits = f.forward(cache, new int[] {next}, false, null);
-                next = argmax(logits);
+                next = Sampler.argmax(logits);
             }
             long t2 = System.nanoTime();
             if (r >= 0) {
@@ -48,15 +49,5 @@ final class Bench {
         out.printf("prefill %d tokens: %.1f tokens/s (median of %d; min %.1f, max %.1f)%n", promptTokens, prefill[runs / 2], runs, prefill[0], prefill[runs - 1]);
         out.printf("decode %d tokens after the prompt: %.1f tokens/s (median of %d; min %.1f, max %.1f)%n", decodeTokens, decode[runs / 2], runs, decode[0],
                 decode[runs - 1]);
-    }
-
-    private static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.worker.engine.Sampler;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
 import java.util.Arrays;
 import java.util.List;
@@ -96,7 +97,7 @@ class ReferenceForwardGoldenTest {
         float[] logits = model.forward(cache, p.inputIds(), false, null);
         int[] generated = new int[24];
         for (int i = 0; i < generated.length; i++) {
-            generated[i] = argmax(logits);
+            generated[i] = Sampler.argmax(logits);
             logits = model.forward(cache, new int[] {generated[i]}, false, null);
         }
         assertArrayEquals(p.greedy24(), generated);
@@ -123,15 +124,5 @@ class ReferenceForwardGoldenTest {
             }
             assertTrue(maxDiff <= 1e-5f, "chunk " + chunk + ": max |diff| " + maxDiff);
         }
-    }
-
-    static int argmax(float[] x) {
-        int best = 0;
-        for (int i = 1; i < x.length; i++) {
-            if (x[i] > x[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 }
