@@ -9,7 +9,7 @@ import java.util.Arrays;
  *
  * <p>Legend: P = positions held, Hkv = KV heads, d = head dim.
  */
-public final class KvCache {
+public final class KvCache implements SequenceKv {
     private final int layers;
     private final int kvDim;
     private final int maxPositions;
@@ -53,11 +53,18 @@ public final class KvCache {
         capacity = grown;
     }
 
-    float[] keys(int layer) {
+    @Override
+    public int slot(int position) {
+        return position;
+    }
+
+    @Override
+    public float[] keys(int layer) {
         return keys[layer];
     }
 
-    float[] values(int layer) {
+    @Override
+    public float[] values(int layer) {
         return values[layer];
     }
 

@@ -9,6 +9,7 @@ import static io.ringserve.worker.reference.ReferenceOps.softmax;
 
 import io.ringserve.model.config.BailingMoeV2Config;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 
@@ -17,8 +18,9 @@ import java.util.stream.IntStream;
  * (docs/MODEL.md §3). It is the oracle for the CUDA engine, which calls its kernels under the same step
  * names in the same order.
  *
- * <p>One call runs T new tokens of one sequence (a whole prompt, a chunk of it, or one decoded token)
- * against the sequence's {@link KvCache}, at positions {@code cache.length() ..}.
+ * <p>One call runs one step: for each sequence in the batch, T_i new tokens (a whole prompt, a chunk of
+ * it, or one decoded token) at positions {@code start ..} against that sequence's KV ({@link SequenceKv}:
+ * a contiguous {@link KvCache} or a block table of the {@link PagedKvCache}).
  *
  * <p>Legend: T = new tokens, P = cached + new positions, D = hidden, H = query heads, Hkv = KV heads,
  * d = head dim, r = rotary dims, E = experts, K = experts per token, V = vocab.
@@ -50,28 +52,67 @@ public final class ReferenceForward {
     }
 
     /**
-     * Runs {@code tokens} through the model and appends their K/V to the cache.
+     * One sequence's share of a step: {@code tokens} at positions {@code start ..}, K/V written to and read
+     * from {@code kv}, which must already hold room for {@code start + tokens.length} positions.
+     *
+     * @param allLogits true: logits for every token; false: only for the last one
+     */
+    public record Chunk(int[] tokens, int start, SequenceKv kv, boolean allLogits) {
+    }
+
+    /**
+     * Runs {@code tokens} of one sequence through the model and appends their K/V to its cache.
      *
      * @param allLogits true: logits for every token (T, V); false: only for the last token (1, V)
      * @param trace     tap points, or null
      * @return float32 logits, row-major
      */
     public float[] forward(KvCache cache, int[] tokens, boolean allLogits, ForwardTrace trace) {
-        int tokenCount = tokens.length;
-        if (tokenCount == 0) {
+        if (tokens.length == 0) {
             throw new IllegalArgumentException("no tokens to run");
         }
-        for (int id : tokens) {
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+        cache.reserve(tokens.length);
+        float[] logits = forward(List.of(new Chunk(tokens, cache.length(), cache, allLogits)), trace)[0];
+        cache.advance(tokens.length);
+        return logits;
+    }
+
+    /**
+     * One step over several sequences: the tokens of all chunks form one (T, D) activation so every weight
+     * row is read once per step; attention stays per sequence. A token's result does not depend on what
+     * else is in the batch (each output element is computed by the same operations in the same order).
+     *
+     * @return per chunk, its logits ((T_i or 1), V)
+     */
+    public float[][] forward(List<Chunk> batch, ForwardTrace trace) {
+        int tokenCount = 0;
+        for (Chunk c : batch) {
+            if (c.tokens().length == 0) {
+                throw new IllegalArgumentException("a chunk has no tokens");
+            }
+            for (int id : c.tokens()) {
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+                }
+            }
+            tokenCount += c.tokens().length;
+        }
+        int hidden = config.hiddenSize();
+        // row r of the step: which sequence's KV it uses, and its absolute position
+        SequenceKv[] rowKv = new SequenceKv[tokenCount];
+        int[] rowPosition = new int[tokenCount];
+        int[] ids = new int[tokenCount];
+        int r = 0;
+        for (Chunk c : batch) {
+            for (int t = 0; t < c.tokens().length; t++, r++) {
+                rowKv[r] = c.kv();
+                rowPosition[r] = c.start() + t;
+                ids[r] = c.tokens()[t];
             }
         }
-        cache.reserve(tokenCount);
-        int hidden = config.hiddenSize();
-        int start = cache.length();
 
         float[] x = new float[tokenCount * hidden]; // (T, D) residual stream
-        embedding(x, tokens);
+        embedding(x, ids);
         if (trace != null) {
             trace.hidden(0, x.clone(), tokenCount);
         }
@@ -79,7 +120,7 @@ public final class ReferenceForward {
         for (int l = 0; l < config.numHiddenLayers(); l++) {
             ModelWeights.Layer layer = weights.layers().get(l);
             rmsnorm(normed, x, layer.inputLayernorm(), tokenCount, hidden, config.rmsNormEps());
-            float[] attnOut = attention(l, layer, normed, tokenCount, start, cache); // (T, D)
+            float[] attnOut = attention(l, layer, normed, tokenCount, rowKv, rowPosition); // (T, D)
             add(x, attnOut, x.length);
             rmsnorm(normed, x, layer.postAttentionLayernorm(), tokenCount, hidden, config.rmsNormEps());
             float[] mlpOut = switch (layer.mlp()) { // (T, D)
@@ -91,15 +132,36 @@ public final class ReferenceForward {
                 trace.hidden(l + 1, x.clone(), tokenCount);
             }
         }
-        cache.advance(tokenCount);
 
-        int outRows = allLogits ? tokenCount : 1;
-        float[] last = new float[outRows * hidden]; // (T or 1, D)
-        System.arraycopy(x, (tokenCount - outRows) * hidden, last, 0, last.length);
+        // final norm and lm_head only on the rows whose logits are wanted
+        int outRows = 0;
+        for (Chunk c : batch) {
+            outRows += c.allLogits() ? c.tokens().length : 1;
+        }
+        float[] last = new float[outRows * hidden]; // (rows, D)
+        int row = 0;
+        int first = 0;
+        for (Chunk c : batch) {
+            int n = c.tokens().length;
+            int from = c.allLogits() ? first : first + n - 1;
+            int count = c.allLogits() ? n : 1;
+            System.arraycopy(x, from * hidden, last, row * hidden, count * hidden);
+            row += count;
+            first += n;
+        }
         rmsnorm(last, last, weights.norm(), outRows, hidden, config.rmsNormEps());
-        float[] logits = new float[outRows * config.vocabSize()]; // (T or 1, V)
+        int vocab = config.vocabSize();
+        float[] logits = new float[outRows * vocab]; // (rows, V)
         matmul(logits, last, weights.lmHead(), outRows);
-        return logits;
+        float[][] out = new float[batch.size()][];
+        row = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            Chunk c = batch.get(i);
+            int count = c.allLogits() ? c.tokens().length : 1;
+            out[i] = Arrays.copyOfRange(logits, row * vocab, (row + count) * vocab);
+            row += count;
+        }
+        return out;
     }
 
     /** @param x (T, D) ← rows of word_embeddings */
@@ -110,12 +172,12 @@ public final class ReferenceForward {
     }
 
     /**
-     * Fused QKV projection, per-head QK RMSNorm, partial RoPE, cache append, causal GQA attention, dense.
+     * Fused QKV projection, per-head QK RMSNorm, partial RoPE, KV write, causal GQA attention, dense.
      *
      * @param a (T, D) input-normed hidden states
      * @return (T, D)
      */
-    private float[] attention(int l, ModelWeights.Layer layer, float[] a, int tokenCount, int start, KvCache cache) {
+    private float[] attention(int l, ModelWeights.Layer layer, float[] a, int tokenCount, SequenceKv[] rowKv, int[] rowPosition) {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
@@ -128,58 +190,65 @@ public final class ReferenceForward {
 
         float[] cos = new float[rotary.rotaryDim() / 2]; // (r/2)
         float[] sin = new float[rotary.rotaryDim() / 2]; // (r/2)
-        float[] keys = cache.keys(l);     // (P, Hkv·d)
-        float[] values = cache.values(l); // (P, Hkv·d)
         float[] q = new float[tokenCount * queryDim]; // (T, H·d) after QK-norm and RoPE
+        float[] k = new float[kvDim];                  // (Hkv·d) one token's keys
         for (int t = 0; t < tokenCount; t++) {
             int row = t * qkvDim;
-            int position = start + t;
+            int position = rowPosition[t];
+            int slot = rowKv[t].slot(position);
+            float[] keys = rowKv[t].keys(l);     // (slots, Hkv·d)
+            float[] values = rowKv[t].values(l); // (slots, Hkv·d)
             System.arraycopy(qkv, row, q, t * queryDim, queryDim);
-            System.arraycopy(qkv, row + queryDim, keys, position * kvDim, kvDim);
-            System.arraycopy(qkv, row + queryDim + kvDim, values, position * kvDim, kvDim);
+            System.arraycopy(qkv, row + queryDim, k, 0, kvDim);
+            System.arraycopy(qkv, row + queryDim + kvDim, values, slot * kvDim, kvDim);
             if (config.useQkNorm()) {
                 // (H, d) and (Hkv, d) viewed as rows of width d: one RMSNorm per head
                 float[] qh = slice(q, t * queryDim, queryDim);
                 rmsnorm(qh, qh, layer.queryLayernorm(), heads, d, config.rmsNormEps());
                 System.arraycopy(qh, 0, q, t * queryDim, queryDim);
-                float[] kh = slice(keys, position * kvDim, kvDim);
-                rmsnorm(kh, kh, layer.keyLayernorm(), kvHeads, d, config.rmsNormEps());
-                System.arraycopy(kh, 0, keys, position * kvDim, kvDim);
+                rmsnorm(k, k, layer.keyLayernorm(), kvHeads, d, config.rmsNormEps());
             }
             rotary.angles(position, cos, sin);
             for (int h = 0; h < heads; h++) {
                 rope(q, t * queryDim + h * d, cos, sin, rotary.rotaryDim());
             }
             for (int h = 0; h < kvHeads; h++) {
-                rope(keys, position * kvDim + h * d, cos, sin, rotary.rotaryDim());
+                rope(k, h * d, cos, sin, rotary.rotaryDim());
             }
+            System.arraycopy(k, 0, keys, slot * kvDim, kvDim);
         }
 
         float[] out = new float[tokenCount * queryDim]; // (T, H·d) heads concatenated in head order
         float scale = (float) (1.0 / Math.sqrt(d));
         int groups = config.queriesPerKvHead();
-        // one task per (token, head): causal softmax(q·kᵀ/√d)·v over positions 0..start+t
+        long work = 0;
+        for (int t = 0; t < tokenCount; t++) {
+            work += (long) heads * (rowPosition[t] + 1) * d;
+        }
+        // one task per (token, head): causal softmax(q·kᵀ/√d)·v over positions 0..position
         IntStream tasks = IntStream.range(0, tokenCount * heads);
-        if ((long) tokenCount * heads * (start + tokenCount) * d > (1L << 16)) {
+        if (work > (1L << 16)) {
             tasks = tasks.parallel();
         }
         tasks.forEach(task -> {
             int t = task / heads;
             int h = task % heads;
-            int kvHead = h / groups; // GQA: query heads 4g..4g+3 share KV head g (for 4:1)
-            int positions = start + t + 1;
+            int kvHead = h / groups; // GQA: query heads g·groups .. (g+1)·groups−1 share KV head g
+            SequenceKv kv = rowKv[t];
+            float[] keys = kv.keys(l);
+            float[] values = kv.values(l);
+            int positions = rowPosition[t] + 1;
             float[] scores = new float[positions]; // (P)
             int qOff = t * queryDim + h * d;
             for (int p = 0; p < positions; p++) {
-                scores[p] = Dot.dot(q, qOff, keys, p * kvDim + kvHead * d, d) * scale;
+                scores[p] = Dot.dot(q, qOff, keys, kv.slot(p) * kvDim + kvHead * d, d) * scale;
             }
             softmax(scores, 0, positions);
-            int oOff = t * queryDim + h * d;
             for (int p = 0; p < positions; p++) {
                 float w = scores[p];
-                int vOff = p * kvDim + kvHead * d;
+                int vOff = kv.slot(p) * kvDim + kvHead * d;
                 for (int i = 0; i < d; i++) {
-                    out[oOff + i] += w * values[vOff + i];
+                    out[qOff + i] += w * values[vOff + i];
                 }
             }
         });
@@ -265,7 +334,7 @@ public final class ReferenceForward {
         float[] out = moe.sharedExperts() != null ? mlp(moe.sharedExperts(), m, tokenCount) : new float[tokenCount * hidden]; // (T, D)
         float[] routed = new float[hidden]; // (D)
         for (int t = 0; t < tokenCount; t++) {
-            java.util.Arrays.fill(routed, 0f);
+            Arrays.fill(routed, 0f);
             for (int k = 0; k < topK; k++) {
                 float w = routes[t].weights()[k];
                 int off = (t * topK + k) * hidden;

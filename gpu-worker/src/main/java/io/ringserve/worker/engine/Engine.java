@@ -1,0 +1,607 @@
+package io.ringserve.worker.engine;
+
+import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.worker.engine.EngineEvent.ErrorCode;
+import io.ringserve.worker.engine.EngineEvent.Failed;
+import io.ringserve.worker.engine.EngineEvent.FinishReason;
+import io.ringserve.worker.engine.EngineEvent.Finished;
+import io.ringserve.worker.engine.EngineEvent.Timings;
+import io.ringserve.worker.engine.EngineEvent.TopLogprob;
+import io.ringserve.worker.engine.EngineEvent.Usage;
+import io.ringserve.worker.reference.KvCache;
+import io.ringserve.worker.reference.PagedKvCache;
+import io.ringserve.worker.reference.ReferenceForward;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Continuous batching on one device: requests join and leave at step boundaries; each step runs one forward
+ * over every running sequence (one decode token each, then prefill chunks within the step's token budget)
+ * against a paged KV cache. When KV blocks run out the newest running sequence is preempted: its blocks
+ * are freed and it is recomputed later from its prompt and the tokens it already produced, so its output
+ * does not change. All scheduling state is owned by one engine thread; {@link #submit}, {@link #load} and
+ * {@link RequestHandle#cancel} may be called from any thread.
+ */
+public final class Engine implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Engine.class.getName());
+    /** Most top logprobs a request may ask for (as OpenAI's API). */
+    public static final int MAX_TOP_LOGPROBS = 20;
+
+    /** What a router needs to place requests: queue lengths and free KV blocks. */
+    public record Load(int running, int waiting, int freeBlocks, int totalBlocks, boolean draining) {
+        public double kvUsage() {
+            return totalBlocks == 0 ? 0 : 1.0 - (double) freeBlocks / totalBlocks;
+        }
+    }
+
+    /** Cancels a request; the engine frees its KV blocks at the next step boundary. */
+    public interface RequestHandle {
+        void cancel();
+    }
+
+    private final ReferenceForward model;
+    private final BailingMoeV2Config config;
+    private final Set<Integer> eosTokenIds;
+    private final EngineSettings settings;
+    private final EngineObserver observer;
+    private final PagedKvCache kv;
+    private final int contextLength;
+
+    private final LinkedBlockingQueue<Sequence> inbox = new LinkedBlockingQueue<>();
+    private final Object wake = new Object();
+    private final AtomicLong arrivals = new AtomicLong();
+    // engine-thread state
+    private final Deque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+
+    private final Thread thread;
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private volatile boolean closing;
+    private volatile boolean draining;
+    private volatile boolean crashed;
+    private volatile Load load;
+    private volatile long steps;
+
+    public Engine(ReferenceForward model, Set<Integer> eosTokenIds, EngineSettings settings, EngineObserver observer) {
+        this.model = model;
+        this.config = model.config();
+        this.eosTokenIds = Set.copyOf(eosTokenIds);
+        this.settings = settings;
+        this.observer = observer;
+        int blocks = PagedKvCache.blocksForBudget(config, settings.kvBlockSize(), settings.kvBudgetBytes());
+        if (blocks < 1) {
+            throw new IllegalArgumentException("kv-cache-bytes (" + settings.kvBudgetBytes() + ") is smaller than one KV block ("
+                    + 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * settings.kvBlockSize() + " bytes)");
+        }
+        this.kv = new PagedKvCache(config, settings.kvBlockSize(), blocks);
+        this.contextLength = model.newCache().maxPositions();
+        this.load = new Load(0, 0, kv.freeBlocks(), kv.totalBlocks(), false);
+        this.thread = Thread.ofPlatform().name("engine-loop").daemon(true).unstarted(this::loop);
+    }
+
+    public Engine start() {
+        thread.start();
+        return this;
+    }
+
+    public BailingMoeV2Config config() {
+        return config;
+    }
+
+    public EngineSettings settings() {
+        return settings;
+    }
+
+    public int kvBlockSize() {
+        return kv.blockSize();
+    }
+
+    public int kvTotalBlocks() {
+        return kv.totalBlocks();
+    }
+
+    /** Longest prompt + generated tokens one sequence may have. */
+    public int contextLength() {
+        return contextLength;
+    }
+
+    public Set<Integer> eosTokenIds() {
+        return eosTokenIds;
+    }
+
+    public Load load() {
+        return load;
+    }
+
+    /** Steps run since start (for tests and liveness). */
+    public long steps() {
+        return steps;
+    }
+
+    /** The engine thread runs and has not died of an error. */
+    public boolean isAlive() {
+        return thread.isAlive() && !crashed;
+    }
+
+    public boolean isDraining() {
+        return draining;
+    }
+
+    /**
+     * Queues a request. Invalid or unservable requests get their {@link Failed} event at once, on the
+     * calling thread; accepted ones get theirs on the engine thread.
+     */
+    public RequestHandle submit(EngineRequest request, EngineListener listener) {
+        Failed refusal = validate(request);
+        if (refusal == null && draining) {
+            refusal = new Failed(ErrorCode.UNAVAILABLE, "the worker is draining and accepts no new requests", null);
+        }
+        if (refusal == null && (closing || !isAlive())) {
+            refusal = new Failed(ErrorCode.UNAVAILABLE, "the engine is not running", null);
+        }
+        Load now = load;
+        if (refusal == null && now.waiting() + inbox.size() >= settings.maxWaiting()) {
+            refusal = new Failed(ErrorCode.RESOURCE_EXHAUSTED, "the worker's queue is full (" + settings.maxWaiting() + " waiting)", null);
+        }
+        if (refusal != null) {
+            observer.failed(refusal.code());
+            listener.onEvent(refusal);
+            return () -> { };
+        }
+        Sequence seq = new Sequence(request, listener, arrivals.incrementAndGet());
+        inbox.add(seq);
+        signal();
+        return seq;
+    }
+
+    private Failed validate(EngineRequest r) {
+        if (r.prompt().length == 0) {
+            return new Failed(ErrorCode.INVALID_REQUEST, "the prompt is empty", "prompt_token_ids");
+        }
+        for (int id : r.prompt()) {
+            if (id < 0 || id >= config.vocabSize()) {
+                return new Failed(ErrorCode.INVALID_REQUEST, "prompt token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")",
+                        "prompt_token_ids");
+            }
+        }
+        long total = (long) r.prompt().length + r.stopping().maxNewTokens();
+        if (total > contextLength) {
+            return new Failed(ErrorCode.INVALID_REQUEST, "prompt (" + r.prompt().length + " tokens) + max new tokens (" + r.stopping().maxNewTokens()
+                    + ") = " + total + " exceeds the context length " + contextLength, "max_new_tokens");
+        }
+        if (kv.blocksFor((int) total) > kv.totalBlocks()) {
+            return new Failed(ErrorCode.RESOURCE_EXHAUSTED, "prompt + max new tokens (" + total + ") needs more KV cache than this worker has ("
+                    + (long) kv.totalBlocks() * kv.blockSize() + " positions)", "max_new_tokens");
+        }
+        if (r.sampling().topK() > config.vocabSize()) {
+            return new Failed(ErrorCode.INVALID_REQUEST, "top_k (" + r.sampling().topK() + ") is larger than the vocabulary (" + config.vocabSize() + ")",
+                    "top_k");
+        }
+        if (r.topLogprobs() > MAX_TOP_LOGPROBS) {
+            return new Failed(ErrorCode.INVALID_REQUEST, "top_logprobs (" + r.topLogprobs() + ") must be <= " + MAX_TOP_LOGPROBS, "top_logprobs");
+        }
+        for (int id : r.stopping().stopTokenIds()) {
+            if (id < 0 || id >= config.vocabSize()) {
+                return new Failed(ErrorCode.INVALID_REQUEST, "stop token id " + id + " is outside the vocabulary", "stop_token_ids");
+            }
+        }
+        return null;
+    }
+
+    /** Refuses new requests from now on; running and queued ones continue. */
+    public void drain() {
+        draining = true;
+        publishLoad();
+    }
+
+    /** Waits until nothing is queued or running. */
+    public boolean awaitIdle(Duration timeout) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            Load l = load;
+            if (l.running() == 0 && l.waiting() == 0 && inbox.isEmpty()) {
+                return true;
+            }
+            Thread.sleep(10);
+        }
+        return false;
+    }
+
+    /**
+     * A one-token forward on the calling thread with a private cache, proving the weights and kernels still
+     * compute finite logits; it does not touch the engine's state.
+     */
+    public boolean selfTest() {
+        float[] logits = model.forward(new KvCache(config, 1), new int[] {0}, false, null);
+        for (float v : logits) {
+            if (!Float.isFinite(v)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Stops the loop; whatever is still queued or running ends with an unavailable error. */
+    @Override
+    public void close() {
+        closing = true;
+        signal();
+        try {
+            if (thread.isAlive() && !stopped.await(30, TimeUnit.SECONDS)) {
+                LOG.warning("engine loop did not stop within 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ---- engine thread -----------------------------------------------------------------------------
+
+    private void signal() {
+        synchronized (wake) {
+            wake.notifyAll();
+        }
+    }
+
+    private void loop() {
+        try {
+            while (!closing) {
+                try {
+                    admitArrivals();
+                    if (running.isEmpty() && waiting.isEmpty()) {
+                        synchronized (wake) {
+                            if (inbox.isEmpty() && !closing) {
+                                wake.wait(100);
+                            }
+                        }
+                        continue;
+                    }
+                    step();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                } catch (RuntimeException e) {
+                    // a bug in scheduling: fail what is in flight rather than leave it hanging
+                    LOG.log(Level.SEVERE, "engine step failed", e);
+                    for (Sequence s : List.copyOf(running)) {
+                        fail(s, ErrorCode.INTERNAL, "internal error: " + e);
+                    }
+                }
+            }
+        } catch (Throwable t) {
+            crashed = true;
+            LOG.log(Level.SEVERE, "engine loop died", t);
+        } finally {
+            admitArrivals();
+            for (Sequence s : List.copyOf(running)) {
+                fail(s, ErrorCode.UNAVAILABLE, "the worker is shutting down");
+            }
+            for (Sequence s : List.copyOf(waiting)) {
+                fail(s, ErrorCode.UNAVAILABLE, "the worker is shutting down");
+            }
+            publishLoad();
+            stopped.countDown();
+        }
+    }
+
+    private void admitArrivals() {
+        Sequence s;
+        while ((s = inbox.poll()) != null) {
+            waiting.addLast(s);
+        }
+    }
+
+    /** One scheduling round and one forward pass. */
+    private void step() {
+        long t0 = System.nanoTime();
+        dropCancelledAndExpired(t0);
+
+        int budget = settings.maxBatchTokens();
+        List<Sequence> batch = new ArrayList<>();
+        List<Integer> counts = new ArrayList<>();
+        // decode tokens first (one each), then running prefills, both oldest first
+        List<Sequence> order = new ArrayList<>(running);
+        order.sort(Comparator.comparing((Sequence s) -> s.pending() > 1).thenComparingLong(s -> s.arrival));
+        for (Sequence s : order) {
+            if (budget == 0) {
+                break;
+            }
+            if (!running.contains(s)) {
+                continue; // preempted below for an older sequence
+            }
+            int n = Math.min(s.pending(), budget);
+            if (!reserve(s, n, batch)) {
+                continue;
+            }
+            batch.add(s);
+            counts.add(n);
+            budget -= n;
+        }
+        while (budget > 0 && running.size() < settings.maxRunning() && !waiting.isEmpty()) {
+            Sequence s = waiting.peekFirst();
+            int n = Math.min(s.pending(), budget);
+            if (!s.blocks.ensureCapacity(s.computed + n)) {
+                break; // wait for blocks to free up
+            }
+            waiting.removeFirst();
+            running.add(s);
+            if (s.firstScheduled == 0) {
+                s.firstScheduled = t0;
+            }
+            batch.add(s);
+            counts.add(n);
+            budget -= n;
+        }
+        if (batch.isEmpty()) {
+            publishLoad();
+            return;
+        }
+
+        List<ReferenceForward.Chunk> chunks = new ArrayList<>(batch.size());
+        int tokens = 0;
+        int promptTokens = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            Sequence s = batch.get(i);
+            int n = counts.get(i);
+            chunks.add(new ReferenceForward.Chunk(Arrays.copyOfRange(s.tokens, s.computed, s.computed + n), s.computed, s.blocks, false));
+            tokens += n;
+            promptTokens += Math.max(0, Math.min(s.promptLength, s.computed + n) - s.computed);
+        }
+        float[][] logits;
+        try {
+            logits = model.forward(chunks, null);
+        } catch (RuntimeException e) {
+            LOG.log(Level.SEVERE, "forward pass failed for a batch of " + batch.size(), e);
+            for (Sequence s : batch) {
+                fail(s, ErrorCode.INTERNAL, "forward pass failed: " + e.getMessage());
+            }
+            publishLoad();
+            return;
+        }
+        int generated = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            Sequence s = batch.get(i);
+            s.computed += counts.get(i);
+            if (s.computed < s.length) {
+                continue; // still prefilling
+            }
+            try {
+                if (advance(s, logits[i])) {
+                    generated++;
+                }
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "request " + s.request.id() + " failed", e);
+                fail(s, ErrorCode.INTERNAL, "internal error: " + e.getMessage());
+            }
+        }
+        steps++;
+        observer.tokens(promptTokens, generated);
+        observer.step(batch.size(), tokens, Duration.ofNanos(System.nanoTime() - t0));
+        publishLoad();
+    }
+
+    /**
+     * Makes room for n more positions of s, preempting the newest other running sequences not yet in
+     * this step's batch; if s itself is the newest, s is preempted.
+     */
+    private boolean reserve(Sequence s, int n, List<Sequence> batch) {
+        while (!s.blocks.ensureCapacity(s.computed + n)) {
+            Sequence victim = null;
+            for (Sequence r : running) {
+                if (!batch.contains(r) && (victim == null || r.arrival > victim.arrival)) {
+                    victim = r;
+                }
+            }
+            if (victim == null || victim == s || victim.arrival < s.arrival) {
+                preempt(s);
+                return false;
+            }
+            preempt(victim);
+        }
+        return true;
+    }
+
+    private void preempt(Sequence s) {
+        s.blocks.release();
+        s.computed = 0;
+        running.remove(s);
+        waiting.addFirst(s);
+        s.preemptions++;
+        observer.preempted();
+    }
+
+    /** Samples the next token of a sequence whose every token is now in the cache; true if it emitted one. */
+    private boolean advance(Sequence s, float[] logits) {
+        float[] raw = s.request.topLogprobs() >= 0 ? logits.clone() : null;
+        int id = s.sampler.sample(logits, s.tokens, s.length, s.promptLength);
+        s.tokens[s.length++] = id;
+        s.generated++;
+        long now = System.nanoTime();
+        if (s.firstToken == 0) {
+            s.firstToken = now;
+            observer.firstToken(Duration.ofNanos(now - s.submitted));
+        } else {
+            observer.interTokenLatency(Duration.ofNanos(now - s.lastToken));
+        }
+        s.lastToken = now;
+        float[] logprobs = null;
+        List<List<TopLogprob>> top = null;
+        if (raw != null) {
+            double lse = logSumExp(raw);
+            logprobs = new float[] {(float) (raw[id] - lse)};
+            if (s.request.topLogprobs() > 0) {
+                top = List.of(topLogprobs(raw, lse, s.request.topLogprobs()));
+            }
+        }
+        emit(s, new EngineEvent.Tokens(new int[] {id}, logprobs, top));
+        if (s.done) {
+            return true;
+        }
+        if (!s.request.stopping().ignoreEos() && eosTokenIds.contains(id)) {
+            finish(s, FinishReason.EOS);
+        } else if (s.request.stopping().stopTokenIds().contains(id)) {
+            finish(s, FinishReason.STOP_TOKEN);
+        } else if (s.generated >= s.request.stopping().maxNewTokens()) {
+            finish(s, FinishReason.LENGTH);
+        }
+        return true;
+    }
+
+    private void dropCancelledAndExpired(long now) {
+        Instant wall = Instant.now();
+        for (Sequence s : List.copyOf(running)) {
+            checkAlive(s, wall);
+        }
+        for (Sequence s : List.copyOf(waiting)) {
+            checkAlive(s, wall);
+        }
+    }
+
+    private void checkAlive(Sequence s, Instant now) {
+        if (s.cancelled) {
+            finish(s, FinishReason.CANCELLED);
+        } else if (s.request.deadline() != null && now.isAfter(s.request.deadline())) {
+            fail(s, ErrorCode.UNAVAILABLE, "deadline exceeded after " + Duration.ofNanos(System.nanoTime() - s.submitted).toMillis() + " ms");
+        }
+    }
+
+    private void finish(Sequence s, FinishReason reason) {
+        release(s);
+        long now = System.nanoTime();
+        Timings timings = new Timings(
+                Duration.ofNanos((s.firstScheduled == 0 ? now : s.firstScheduled) - s.submitted),
+                s.firstToken == 0 ? Duration.ZERO : Duration.ofNanos(s.firstToken - s.submitted),
+                Duration.ofNanos(now - s.submitted));
+        observer.finished(reason, s.promptLength, s.generated);
+        emit(s, new Finished(reason, new Usage(s.promptLength, s.generated, 0), timings));
+    }
+
+    private void fail(Sequence s, ErrorCode code, String message) {
+        release(s);
+        observer.failed(code);
+        emit(s, new Failed(code, message, null));
+    }
+
+    private void release(Sequence s) {
+        s.done = true;
+        s.blocks.release();
+        running.remove(s);
+        waiting.remove(s);
+    }
+
+    /** Delivers an event; a listener that throws cancels its own request and nothing else. */
+    private void emit(Sequence s, EngineEvent e) {
+        try {
+            s.listener.onEvent(e);
+        } catch (RuntimeException ex) {
+            LOG.log(Level.WARNING, "listener of request " + s.request.id() + " failed; cancelling it", ex);
+            s.cancelled = true;
+            if (!s.done) {
+                release(s);
+            }
+        }
+    }
+
+    private void publishLoad() {
+        load = new Load(running.size(), waiting.size(), kv.freeBlocks(), kv.totalBlocks(), draining);
+    }
+
+    static double logSumExp(float[] x) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (float v : x) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (float v : x) {
+            sum += Math.exp(v - max);
+        }
+        return max + Math.log(sum);
+    }
+
+    static List<TopLogprob> topLogprobs(float[] raw, double lse, int n) {
+        Integer[] best = new Integer[Math.min(n, raw.length)];
+        int size = 0;
+        for (int i = 0; i < raw.length; i++) {
+            if (size < best.length) {
+                best[size++] = i;
+                for (int j = size - 1; j > 0 && better(raw, best[j], best[j - 1]); j--) {
+                    Integer t = best[j];
+                    best[j] = best[j - 1];
+                    best[j - 1] = t;
+                }
+            } else if (better(raw, i, best[size - 1])) {
+                best[size - 1] = i;
+                for (int j = size - 1; j > 0 && better(raw, best[j], best[j - 1]); j--) {
+                    Integer t = best[j];
+                    best[j] = best[j - 1];
+                    best[j - 1] = t;
+                }
+            }
+        }
+        List<TopLogprob> out = new ArrayList<>(size);
+        for (int i = 0; i < size; i++) {
+            out.add(new TopLogprob(best[i], (float) (raw[best[i]] - lse)));
+        }
+        return out;
+    }
+
+    private static boolean better(float[] raw, int a, int b) {
+        return raw[a] > raw[b] || (raw[a] == raw[b] && a < b);
+    }
+
+    /** One request's state, touched only by the engine thread (except {@link #cancel}). */
+    private final class Sequence implements RequestHandle {
+        final EngineRequest request;
+        final EngineListener listener;
+        final long arrival;
+        final Sampler sampler;
+        final PagedKvCache.Sequence blocks;
+        final int[] tokens; // prompt, then generated tokens
+        final int promptLength;
+        final long submitted = System.nanoTime();
+        int length;
+        int computed; // positions whose K/V are in the cache
+        int generated;
+        int preemptions;
+        long firstScheduled;
+        long firstToken;
+        long lastToken;
+        boolean done;
+        volatile boolean cancelled;
+
+        Sequence(EngineRequest request, EngineListener listener, long arrival) {
+            this.request = request;
+            this.listener = listener;
+            this.arrival = arrival;
+            this.sampler = Sampler.of(request.sampling());
+            this.blocks = kv.newSequence();
+            this.promptLength = request.prompt().length;
+            this.tokens = Arrays.copyOf(request.prompt(), promptLength + request.stopping().maxNewTokens());
+            this.length = promptLength;
+        }
+
+        /** Tokens not yet in the cache. */
+        int pending() {
+            return length - computed;
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+            signal();
+        }
+    }
+}
