@@ -48,7 +48,8 @@ public final class Main {
               tokenize   [--model DIR] --text S          prints ids, comma-separated
               detokenize [--model DIR] --tokens 1,2,3     prints the text
               demo-model --out DIR [--seed S]             writes a tiny random-weights checkpoint
-              bench      [--model DIR | --preset demo|mid] [--prompt-tokens N] [--decode-tokens N]
+              bench      [--model DIR | --preset demo|mid] [--prompt-tokens N] [--decode-tokens N] [--concurrency 1,4,16]
+                         batch-1 prefill/decode tokens/s, or aggregate tokens/s of N concurrent streams
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
 
@@ -110,7 +111,7 @@ public final class Main {
             case "tokenize" -> Set.of("model", "text");
             case "detokenize" -> Set.of("model", "tokens", "skip-special-tokens");
             case "demo-model" -> Set.of("out", "seed");
-            case "bench" -> Set.of("model", "preset", "prompt-tokens", "decode-tokens", "backend");
+            case "bench" -> Set.of("model", "preset", "prompt-tokens", "decode-tokens", "backend", "concurrency");
             default -> throw new UsageException("unknown command '" + command + "'");
         };
     }
@@ -208,7 +209,11 @@ public final class Main {
             dir = modelDir(o);
         }
         try (LocalModel model = LocalModel.open(dir)) {
-            Bench.run(model, promptTokens, decodeTokens, out);
+            if (o.has("concurrency")) {
+                Bench.concurrent(model, parseIds(o.get("concurrency"), "--concurrency"), promptTokens, decodeTokens, out);
+            } else {
+                Bench.run(model, promptTokens, decodeTokens, out);
+            }
         } finally {
             if (tmp != null) {
                 deleteQuietly(tmp);
