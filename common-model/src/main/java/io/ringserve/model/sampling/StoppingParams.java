@@ -8,7 +8,7 @@ import java.util.Set;
  * @param maxNewTokens  at most this many generated tokens (≥ 1)
  * @param stopTokenIds  ids that end generation (the model's EOS ids plus any the caller adds); the stop
  *                      token itself is part of the output
- * @param ignoreEos     true: only {@code maxNewTokens} ends generation
+ * @param ignoreEos     true: the model's EOS ids do not end generation (stop token ids and the limit still do)
  */
 public record StoppingParams(int maxNewTokens, Set<Integer> stopTokenIds, boolean ignoreEos) {
     public StoppingParams {

@@ -23,6 +23,7 @@ import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -63,6 +64,8 @@ public final class Engine implements AutoCloseable {
     private final LinkedBlockingQueue<Sequence> inbox = new LinkedBlockingQueue<>();
     private final Object wake = new Object();
     private final AtomicLong arrivals = new AtomicLong();
+    /** Accepted requests that have not run a step yet (what max-waiting bounds). */
+    private final AtomicInteger queued = new AtomicInteger();
     // engine-thread state
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
@@ -152,8 +155,8 @@ public final class Engine implements AutoCloseable {
         if (refusal == null && (closing || !isAlive())) {
             refusal = new Failed(ErrorCode.UNAVAILABLE, "the engine is not running", null);
         }
-        Load now = load;
-        if (refusal == null && now.waiting() + inbox.size() >= settings.maxWaiting()) {
+        if (refusal == null && queued.incrementAndGet() > settings.maxWaiting()) {
+            queued.decrementAndGet();
             refusal = new Failed(ErrorCode.RESOURCE_EXHAUSTED, "the worker's queue is full (" + settings.maxWaiting() + " waiting)", null);
         }
         if (refusal != null) {
@@ -340,13 +343,14 @@ public final class Engine implements AutoCloseable {
             running.add(s);
             if (s.firstScheduled == 0) {
                 s.firstScheduled = t0;
+                queued.decrementAndGet();
             }
             batch.add(s);
             counts.add(n);
             budget -= n;
         }
+        publishLoad();
         if (batch.isEmpty()) {
-            publishLoad();
             return;
         }
 
@@ -496,6 +500,9 @@ public final class Engine implements AutoCloseable {
     }
 
     private void release(Sequence s) {
+        if (!s.done && s.firstScheduled == 0) {
+            queued.decrementAndGet();
+        }
         s.done = true;
         s.blocks.release();
         running.remove(s);

@@ -175,7 +175,7 @@ class EngineTest {
             };
             Engine.RequestHandle handle = engine.submit(request(prompt(9, 30), SamplingParams.greedy(), 400), c);
             assertTrue(firstToken.await(30, TimeUnit.SECONDS));
-            assertTrue(engine.load().freeBlocks() < engine.kvTotalBlocks());
+            assertTrue(engine.load().freeBlocks() < engine.kvTotalBlocks(), "the running request holds blocks");
             handle.cancel();
             Finished f = assertInstanceOf(Finished.class, c.await());
             assertEquals(FinishReason.CANCELLED, f.reason());
@@ -256,10 +256,19 @@ class EngineTest {
     @Test
     void fullQueueDrainAndDeadlinesAreReported() throws Exception {
         try (Engine engine = engine(new EngineSettings(1, 1, 16, 16, 64L << 20), EngineObserver.NONE)) {
-            Collector first = new Collector();
+            CountDownLatch running = new CountDownLatch(1);
+            Collector first = new Collector() {
+                @Override
+                public void onEvent(EngineEvent e) {
+                    super.onEvent(e);
+                    running.countDown();
+                }
+            };
             Collector second = new Collector();
             Collector third = new Collector();
             engine.submit(request(prompt(1, 10), SamplingParams.greedy(), 300), first);
+            assertTrue(running.await(30, TimeUnit.SECONDS));
+            // one running (max-running 1), one may wait (max-waiting 1), the third is refused
             engine.submit(request(prompt(2, 10), SamplingParams.greedy(), 5), second);
             engine.submit(request(prompt(3, 10), SamplingParams.greedy(), 5), third);
             Failed full = assertInstanceOf(Failed.class, third.await());
@@ -273,8 +282,8 @@ class EngineTest {
         }
         try (Engine engine = engine(EngineSettings.defaults(), EngineObserver.NONE)) {
             Collector expired = new Collector();
-            engine.submit(new EngineRequest("d", prompt(5, 10), SamplingParams.greedy(), new StoppingParams(400, Set.of(), true), -1,
-                    Instant.now().plusMillis(50)), expired);
+            engine.submit(new EngineRequest("d", prompt(5, 10), SamplingParams.greedy(), new StoppingParams(500, Set.of(), true), -1,
+                    Instant.now().plusMillis(5)), expired);
             Failed f = assertInstanceOf(Failed.class, expired.await());
             assertEquals(ErrorCode.UNAVAILABLE, f.code());
             assertTrue(f.message().contains("deadline"), f.message());
