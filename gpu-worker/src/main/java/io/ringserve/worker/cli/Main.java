@@ -11,6 +11,7 @@ import io.ringserve.worker.engine.Generator;
 import io.ringserve.worker.engine.LocalModel;
 import io.ringserve.worker.reference.Dot;
 import io.ringserve.worker.reference.KvCache;
+import io.ringserve.worker.service.WorkerApplication;
 import io.ringserve.worker.weights.WeightsException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -33,13 +34,15 @@ import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
 /**
- * The worker's command line: {@code logits}, {@code generate}, {@code tokenize}, {@code detokenize},
- * {@code demo-model}, {@code bench}. Usage errors exit 2; a file or model that cannot be used exits 1 with one
- * line naming it.
+ * The worker's command line: {@code serve} (the default without arguments), {@code logits}, {@code generate},
+ * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}. Usage errors exit 2; a file or model
+ * that cannot be used exits 1 with one line naming it.
  */
 public final class Main {
     static final String USAGE = """
             usage: gpu-worker <command> [options]
+              serve      [--ringserve.worker.model=DIR] [--ringserve.worker.grpc-port=N] [--server.port=N] ...
+                         starts the worker service (gRPC + Actuator); the default without a command
               logits     --model DIR --tokens 1,2,3 --out FILE [--backend auto|cpu|cuda]
                          float32 little-endian logits [T, vocab] for one prefill of the tokens
               generate   [--model DIR] (--tokens 1,2,3 | --prompt TEXT | --chat FILE.json) [--max-tokens N]
@@ -53,6 +56,9 @@ public final class Main {
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
 
+    /** What {@link #run} returns when the service was started and keeps running after it returns. */
+    static final int SERVING = -1;
+
     private final PrintStream out;
     private final PrintStream err;
 
@@ -63,7 +69,10 @@ public final class Main {
 
     public static void main(String[] args) {
         PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
-        System.exit(new Main(out, System.err).run(args));
+        int code = new Main(out, System.err).run(args.length == 0 ? new String[] {"serve"} : args);
+        if (code != SERVING) {
+            System.exit(code);
+        }
     }
 
     /** Runs one command; returns the process exit code. */
@@ -73,6 +82,9 @@ public final class Main {
             return 2;
         }
         String command = args[0];
+        if (command.equals("serve")) {
+            return serve(Arrays.copyOfRange(args, 1, args.length));
+        }
         Options o;
         try {
             o = Options.parse(Arrays.copyOfRange(args, 1, args.length), allowed(command));
@@ -117,6 +129,16 @@ public final class Main {
     }
 
     // ---- commands ----------------------------------------------------------------------------------
+
+    /** Starts the Spring Boot worker service; the arguments are Spring Boot's ({@code --name=value}). */
+    private int serve(String[] args) {
+        try {
+            WorkerApplication.start(args);
+            return SERVING;
+        } catch (RuntimeException e) {
+            return 1; // Spring Boot has already reported why the service could not start
+        }
+    }
 
     private void logits(Options o) {
         int[] tokens = parseIds(o.required("tokens"), "--tokens");
@@ -244,10 +266,7 @@ public final class Main {
         if (o.has("model")) {
             return Path.of(o.get("model"));
         }
-        Path demo = DemoModel.location();
-        if (!Files.exists(demo.resolve("config.json"))) {
-            SyntheticCheckpoint.write(demo, SyntheticCheckpoint.demoConfig(), 42L, 0);
-        }
+        Path demo = DemoModel.ensure();
         err.println("note: no --model given, using the demo model in " + demo + " (random weights: its output is meaningless text)");
         return demo;
     }
