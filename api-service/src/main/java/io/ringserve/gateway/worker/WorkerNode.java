@@ -1,0 +1,69 @@
+package io.ringserve.gateway.worker;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.grpc.ManagedChannel;
+import io.grpc.health.v1.HealthGrpc;
+import io.ringserve.protocol.v1.InfoResponse;
+import io.ringserve.protocol.v1.LoadResponse;
+import io.ringserve.protocol.v1.WorkerGrpc;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** One worker as the gateway sees it: channel, last polled state, requests in flight, circuit breaker. */
+public final class WorkerNode {
+    private final String address;
+    private final ManagedChannel channel;
+    private final WorkerGrpc.WorkerStub stub;
+    private final HealthGrpc.HealthStub health;
+    private final CircuitBreaker breaker;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private volatile InfoResponse info;
+    private volatile LoadResponse load = LoadResponse.getDefaultInstance();
+    private volatile boolean serving;
+
+    WorkerNode(String address, ManagedChannel channel, CircuitBreaker breaker) {
+        this.address = address;
+        this.channel = channel;
+        this.stub = WorkerGrpc.newStub(channel);
+        this.health = HealthGrpc.newStub(channel);
+        this.breaker = breaker;
+    }
+
+    public String address() { return address; }
+
+    public WorkerGrpc.WorkerStub stub() { return stub; }
+
+    HealthGrpc.HealthStub health() { return health; }
+
+    ManagedChannel channel() { return channel; }
+
+    public CircuitBreaker breaker() { return breaker; }
+
+    public InfoResponse info() { return info; }
+
+    void info(InfoResponse info) { this.info = info; }
+
+    void load(LoadResponse load) { this.load = load; }
+
+    void serving(boolean serving) { this.serving = serving; }
+
+    AtomicInteger inFlight() { return inFlight; }
+
+    /** Healthy, informed, not draining, circuit not open. */
+    public boolean ready() {
+        return info != null && serving && !load.getDraining() && breaker.getState() != CircuitBreaker.State.OPEN
+                && breaker.getState() != CircuitBreaker.State.FORCED_OPEN;
+    }
+
+    /** Requests this worker can take now: its running limit less what it and this gateway know is running. */
+    public int freeCapacity() {
+        InfoResponse i = info;
+        int max = i == null ? 0 : Math.max(1, i.getMaxRunning());
+        LoadResponse l = load;
+        return max - Math.max(inFlight.get(), l.getRunning() + l.getWaiting());
+    }
+
+    /** State for metrics: 0 down, 1 ready. */
+    public int stateValue() {
+        return ready() ? 1 : 0;
+    }
+}

@@ -1,0 +1,174 @@
+package io.ringserve.gateway.worker;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.stub.StreamObserver;
+import io.ringserve.gateway.config.GatewayProperties;
+import io.ringserve.protocol.v1.InfoRequest;
+import io.ringserve.protocol.v1.InfoResponse;
+import io.ringserve.protocol.v1.LoadRequest;
+import io.ringserve.protocol.v1.LoadResponse;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.Disposable;
+import reactor.core.Disposables;
+import reactor.core.publisher.Flux;
+import reactor.core.scheduler.Schedulers;
+
+/**
+ * The workers: static addresses plus every address a DNS name resolves to, refreshed periodically; each
+ * worker's Info, Load and health are polled. Picks the ready worker with the most free capacity.
+ */
+public final class WorkerPool implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(WorkerPool.class);
+
+    private final GatewayProperties.Workers config;
+    private final WorkerChannelFactory channels;
+    private final CircuitBreakerRegistry breakers;
+    private final Map<String, WorkerNode> nodes = new ConcurrentHashMap<>();
+    private final List<Runnable> capacityListeners = new CopyOnWriteArrayList<>();
+    private final Disposable.Composite tasks = Disposables.composite();
+
+    public WorkerPool(GatewayProperties.Workers config, WorkerChannelFactory channels, CircuitBreakerRegistry breakers) {
+        this.config = config;
+        this.channels = channels;
+        this.breakers = breakers;
+    }
+
+    /** Starts discovery and polling. */
+    public void start() {
+        refreshMembers();
+        // Flux<Long> ticks → blocking DNS lookups on boundedElastic
+        if (config.dnsName() != null && !config.dnsName().isBlank()) {
+            tasks.add(Flux.interval(config.refreshInterval(), Schedulers.boundedElastic())
+                    .subscribe(t -> refreshMembers()));
+        }
+        // Flux<Long> ticks → asynchronous gRPC polls (callbacks on gRPC threads)
+        tasks.add(Flux.interval(java.time.Duration.ZERO, config.pollInterval())
+                .subscribe(t -> nodes.values().forEach(this::poll)));
+    }
+
+    /** Called whenever capacity may have grown (a lease released, a poll answered). */
+    public void onCapacity(Runnable listener) {
+        capacityListeners.add(listener);
+    }
+
+    void capacityChanged() {
+        capacityListeners.forEach(Runnable::run);
+    }
+
+    private void refreshMembers() {
+        Set<String> wanted = new LinkedHashSet<>(config.addresses());
+        if (config.dnsName() != null && !config.dnsName().isBlank()) {
+            try {
+                for (InetAddress a : InetAddress.getAllByName(config.dnsName())) {
+                    String host = a instanceof java.net.Inet6Address ? "[" + a.getHostAddress() + "]" : a.getHostAddress();
+                    wanted.add(host + ":" + config.dnsPort());
+                }
+            } catch (UnknownHostException e) {
+                log.warn("ringserve.gateway.workers.dns-name {} does not resolve: {}", config.dnsName(), e.getMessage());
+            }
+        }
+        for (String address : wanted) {
+            nodes.computeIfAbsent(address, a -> new WorkerNode(a, channels.open(a), breakers.circuitBreaker("worker-" + a)));
+        }
+        for (String address : List.copyOf(nodes.keySet())) {
+            if (!wanted.contains(address)) {
+                WorkerNode gone = nodes.remove(address);
+                gone.channel().shutdown();
+            }
+        }
+    }
+
+    private void poll(WorkerNode node) {
+        if (node.info() == null) {
+            node.stub().withDeadlineAfter(5, TimeUnit.SECONDS).info(InfoRequest.getDefaultInstance(),
+                    new Unary<>(node::info, e -> { }));
+        }
+        node.stub().withDeadlineAfter(5, TimeUnit.SECONDS).load(LoadRequest.getDefaultInstance(),
+                new Unary<LoadResponse>(l -> {
+                    node.load(l);
+                    capacityChanged();
+                }, e -> node.serving(false)));
+        node.health().withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance(),
+                new Unary<HealthCheckResponse>(h -> {
+                    node.serving(h.getStatus() == HealthCheckResponse.ServingStatus.SERVING);
+                    capacityChanged();
+                }, e -> node.serving(false)));
+    }
+
+    /** Takes a slot on the best ready worker, preferring ones not in {@code avoid}; null when none has room. */
+    public Lease tryLease(Set<String> avoid) {
+        List<WorkerNode> ready = nodes.values().stream().filter(WorkerNode::ready).toList();
+        boolean otherExists = ready.stream().anyMatch(n -> !avoid.contains(n.address()));
+        List<WorkerNode> candidates = new ArrayList<>(otherExists
+                ? ready.stream().filter(n -> !avoid.contains(n.address())).toList() : ready);
+        candidates.sort(Comparator.comparingInt(WorkerNode::freeCapacity).reversed());
+        for (WorkerNode n : candidates) {
+            while (true) {
+                int current = n.inFlight().get();
+                if (n.freeCapacity() <= 0) {
+                    break;
+                }
+                if (n.inFlight().compareAndSet(current, current + 1)) {
+                    return new Lease(n, this);
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Whether at least one worker is ready. */
+    public boolean anyReady() {
+        return nodes.values().stream().anyMatch(WorkerNode::ready);
+    }
+
+    /** Every known worker. */
+    public Collection<WorkerNode> nodes() {
+        return List.copyOf(nodes.values());
+    }
+
+    /** The smallest context length a worker reported, or {@code fallback} when none has. */
+    public int contextLength(int fallback) {
+        return nodes.values().stream().map(WorkerNode::info).filter(i -> i != null && i.getContextLength() > 0)
+                .mapToInt(InfoResponse::getContextLength).min().orElse(fallback);
+    }
+
+    @Override
+    public void close() {
+        tasks.dispose();
+        nodes.values().forEach(n -> n.channel().shutdownNow());
+        nodes.clear();
+    }
+
+    /** Callback adapter for unary calls. */
+    private record Unary<T>(java.util.function.Consumer<T> ok, java.util.function.Consumer<Throwable> failed)
+            implements StreamObserver<T> {
+        @Override
+        public void onNext(T value) {
+            ok.accept(value);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            failed.accept(t);
+        }
+
+        @Override
+        public void onCompleted() {
+        }
+    }
+}

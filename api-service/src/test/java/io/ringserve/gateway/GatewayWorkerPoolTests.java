@@ -1,0 +1,47 @@
+package io.ringserve.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.ringserve.gateway.config.GatewayProperties;
+import io.ringserve.gateway.worker.Lease;
+import io.ringserve.gateway.worker.WorkerNode;
+import io.ringserve.gateway.worker.WorkerPool;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class GatewayWorkerPoolTests {
+
+    @Test
+    void dnsNameResolvesToWorkersThatBecomeReadyAndLeasesRespectCapacity() throws Exception {
+        FakeWorker worker = new FakeWorker("127.0.0.1:7");
+        worker.serving(true);
+        GatewayProperties.Workers config = new GatewayProperties.Workers(List.of(), "localhost", 7,
+                Duration.ofSeconds(30), Duration.ofMillis(20));
+        try (WorkerPool pool = new WorkerPool(config,
+                a -> InProcessChannelBuilder.forName(a).directExecutor().build(), CircuitBreakerRegistry.ofDefaults())) {
+            pool.start();
+            long deadline = System.currentTimeMillis() + 3000;
+            while (!pool.anyReady() && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(pool.nodes()).extracting(WorkerNode::address).contains("127.0.0.1:7");
+            assertThat(pool.anyReady()).isTrue();
+            // the fake reports max_running 4
+            Lease[] leases = new Lease[4];
+            for (int i = 0; i < 4; i++) {
+                leases[i] = pool.tryLease(Set.of());
+                assertThat(leases[i]).isNotNull();
+            }
+            assertThat(pool.tryLease(Set.of())).isNull();
+            leases[0].release();
+            leases[0].release();
+            assertThat(pool.tryLease(Set.of())).isNotNull();
+        } finally {
+            worker.server.shutdownNow();
+        }
+    }
+}
