@@ -1,7 +1,7 @@
 package io.ringserve.gateway.model;
 
 import io.ringserve.gateway.config.GatewayProperties;
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.config.GenerationConfig;
 import io.ringserve.model.template.ChatTemplate;
 import io.ringserve.model.tokenizer.Tokenizer;
@@ -36,7 +36,7 @@ public record ServedModel(String id, Tokenizer tokenizer, ChatTemplate template,
         }
         Tokenizer tokenizer = Tokenizer.fromDirectory(dir);
         TokenizerConfig config = TokenizerConfig.load(dir.resolve("tokenizer_config.json"));
-        BailingMoeV2Config modelConfig = BailingMoeV2Config.load(dir.resolve("config.json"));
+        ModelConfig modelConfig = ModelConfig.load(dir);
         GenerationConfig generation = GenerationConfig.load(dir);
         Set<Integer> eos = new LinkedHashSet<>(generation.eosTokenIds());
         if (modelConfig.eosTokenId() != null) {

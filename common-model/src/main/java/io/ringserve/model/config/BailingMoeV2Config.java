@@ -60,7 +60,7 @@ public record BailingMoeV2Config(
         boolean useCache) implements ModelConfig {
 
     public static final String ARCHITECTURE = "BailingMoeV2ForCausalLM";
-    /** Architectures this record cannot run, and what they are, for a helpful refusal. */
+    /** The one architecture this record accepts ({@link ModelConfig#load} also takes BailingMoe v1). */
     private static final List<String> SUPPORTED = List.of(ARCHITECTURE);
 
     public BailingMoeV2Config {
@@ -161,26 +161,6 @@ public record BailingMoeV2Config(
 
     // ---- derived values --------------------------------------------------------------------------
 
-    /** H*d: width of the query block of the fused projection. */
-    public int queryDim() {
-        return numAttentionHeads * headDim;
-    }
-
-    /** Hkv*d: width of the K block and of the V block. */
-    public int kvDim() {
-        return numKeyValueHeads * headDim;
-    }
-
-    /** Rows of {@code query_key_value.weight}: Q | K | V. */
-    public int qkvDim() {
-        return queryDim() + 2 * kvDim();
-    }
-
-    /** Query heads served by one KV head (GQA). */
-    public int queriesPerKvHead() {
-        return numAttentionHeads / numKeyValueHeads;
-    }
-
     /** Leading dims of each head that RoPE rotates; the rest pass through. */
     public int rotaryDim() {
         return (int) (headDim * partialRotaryFactor);
@@ -190,20 +170,10 @@ public record BailingMoeV2Config(
         return numExperts / nGroup;
     }
 
-    /** Layers below {@code first_k_dense_replace} use the dense MLP, the others the MoE block. */
-    public boolean isMoeLayer(int layer) {
-        return layer >= firstKDenseReplace;
-    }
-
     /** Intermediate width of the (fused) shared expert MLP, 0 when there is none. */
     public int sharedExpertIntermediateSize() {
         int per = moeSharedExpertIntermediateSize != null ? moeSharedExpertIntermediateSize : moeIntermediateSize;
         return per * numSharedExperts;
-    }
-
-    /** KV cache bytes per token for all layers at the given element size (2 for bf16). */
-    public long kvBytesPerToken(int elementBytes) {
-        return 2L * numHiddenLayers * kvDim() * elementBytes;
     }
 
     /** Parameters of the main model (no MTP layers). */
@@ -230,7 +200,7 @@ public record BailingMoeV2Config(
     }
 
     /** Every message starts with the file name, whichever check raised it. */
-    private static BailingMoeV2Config parseNamingSource(JsonFields f) {
+    static BailingMoeV2Config parseNamingSource(JsonFields f) {
         try {
             return parse(f);
         } catch (ConfigException e) {

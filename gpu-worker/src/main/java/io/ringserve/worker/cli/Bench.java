@@ -1,6 +1,6 @@
 package io.ringserve.worker.cli;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
 import io.ringserve.worker.engine.Engine;
@@ -75,7 +75,7 @@ final class Bench {
         }
     }
 
-    private static int[] randomPrompt(BailingMoeV2Config c, int length, long seed) {
+    private static int[] randomPrompt(ModelConfig c, int length, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         int[] prompt = new int[length];
         for (int i = 0; i < length; i++) {
@@ -86,7 +86,7 @@ final class Bench {
 
     static void run(LocalModel model, int promptTokens, int decodeTokens, PrintStream out) {
         ReferenceForward f = model.forward();
-        BailingMoeV2Config c = model.config();
+        ModelConfig c = model.config();
         int[] prompt = randomPrompt(c, promptTokens, 1);
         int runs = 5;
         double[] prefill = new double[runs];

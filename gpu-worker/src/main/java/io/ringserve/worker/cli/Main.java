@@ -1,6 +1,7 @@
 package io.ringserve.worker.cli;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.BailingMoeConfig;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.config.ConfigException;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
@@ -51,7 +52,7 @@ public final class Main {
               tokenize   [--model DIR] --text S          prints ids, comma-separated
               detokenize [--model DIR] --tokens 1,2,3     prints the text
               demo-model --out DIR [--seed S]             writes a tiny random-weights checkpoint
-              bench      [--model DIR | --preset demo|mid] [--prompt-tokens N] [--decode-tokens N] [--concurrency 1,4,16]
+              bench      [--model DIR | --preset demo|mid|lite-mid] [--prompt-tokens N] [--decode-tokens N] [--concurrency 1,4,16]
                          batch-1 prefill/decode tokens/s, or aggregate tokens/s of N concurrent streams
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
@@ -214,10 +215,13 @@ public final class Main {
         Path dir;
         Path tmp = null;
         if (o.has("preset")) {
-            BailingMoeV2Config preset = switch (o.get("preset")) {
+            ModelConfig preset = switch (o.get("preset")) {
                 case "demo" -> SyntheticCheckpoint.demoConfig();
                 case "mid" -> SyntheticCheckpoint.midConfig();
-                default -> throw new UsageException("--preset must be demo or mid");
+                case "lite-mid" -> SyntheticCheckpoint.liteMidConfig();
+                case "ring-lite" -> throw new UsageException(String.format("--preset ring-lite is the full Ring-lite shape (%.1f GB of bf16 weights),"
+                        + " a GPU benchmark; the CPU bench takes demo, mid or lite-mid", BailingMoeConfig.ringLite().parameterCount() * 2 / 1e9));
+                default -> throw new UsageException("--preset must be demo, mid or lite-mid");
             };
             try {
                 tmp = Files.createTempDirectory("ring-serve-bench-");

@@ -1,6 +1,8 @@
 package io.ringserve.worker.demo;
 
+import io.ringserve.model.config.BailingMoeConfig;
 import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.weights.DType;
 import io.ringserve.worker.weights.SafetensorsWriter;
 import io.ringserve.worker.weights.SafetensorsWriter.Tensor;
@@ -17,7 +19,8 @@ import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
 /**
- * Writes a BailingMoeV2 checkpoint with seeded random weights in Hugging Face layout (config.json,
+ * Writes a BailingMoe checkpoint (V2 or v1, as the config says) with seeded random weights in Hugging Face
+ * layout (config.json,
  * generation_config.json, model.safetensors or shards + index, and the demo tokenizer). The weights are
  * noise: what such a model generates is meaningless text.
  */
@@ -33,6 +36,14 @@ public final class SyntheticCheckpoint {
         return BailingMoeV2Config.ringMini20().withShape(32768, 1024, 2816, 8, 8, 2, 128, 64, 8, 8, 4, 256, 32768);
     }
 
+    /**
+     * The v1 (Ring-lite) shape scaled down for CPU benchmarks: hidden 1024, 8 layers, 8 / 2 heads of 128,
+     * 32 experts (intermediate 704) top-6, two shared experts fused (1408), vocab 32768, norm_head.
+     */
+    public static BailingMoeConfig liteMidConfig() {
+        return BailingMoeConfig.ringLite().withShape(32768, 1024, 0, 8, 8, 2, 128, 32, 6, 2, 704, 32768);
+    }
+
     private SyntheticCheckpoint() {
     }
 
@@ -41,7 +52,7 @@ public final class SyntheticCheckpoint {
      * sibling temporary directory first and moved into place at the end, so an interrupted run leaves
      * nothing half-written under {@code dir}.
      */
-    public static void write(Path dir, BailingMoeV2Config config, long seed, long maxShardBytes) {
+    public static void write(Path dir, ModelConfig config, long seed, long maxShardBytes) {
         try {
             if (Files.exists(dir)) {
                 if (!Files.isDirectory(dir)) {
@@ -83,8 +94,11 @@ public final class SyntheticCheckpoint {
         }
     }
 
-    /** Every tensor the model needs: matrices ~ N(0, 0.02²)·scale in bf16, norms near 1, expert_bias in f32. */
-    static List<Tensor> tensors(BailingMoeV2Config c, long seed) {
+    /**
+     * Every tensor the model needs: matrices ~ N(0, 0.02²)·scale in bf16, norms near 1, expert_bias in f32
+     * (V2 only); q/k layernorms only with QK-norm.
+     */
+    static List<Tensor> tensors(ModelConfig c, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         int d = c.hiddenSize();
         List<Tensor> out = new ArrayList<>();
@@ -93,17 +107,21 @@ public final class SyntheticCheckpoint {
             String p = "model.layers." + i + ".";
             out.add(norm(rng, p + "input_layernorm.weight", d));
             out.add(matrix(rng, p + "attention.query_key_value.weight", c.qkvDim(), d, 0.05f));
-            out.add(norm(rng, p + "attention.query_layernorm.weight", c.headDim()));
-            out.add(norm(rng, p + "attention.key_layernorm.weight", c.headDim()));
+            if (c.useQkNorm()) {
+                out.add(norm(rng, p + "attention.query_layernorm.weight", c.headDim()));
+                out.add(norm(rng, p + "attention.key_layernorm.weight", c.headDim()));
+            }
             out.add(matrix(rng, p + "attention.dense.weight", d, c.queryDim(), 0.05f));
             out.add(norm(rng, p + "post_attention_layernorm.weight", d));
             if (c.isMoeLayer(i)) {
                 out.add(matrix(rng, p + "mlp.gate.weight", c.numExperts(), d, 0.05f));
-                float[] bias = new float[c.numExperts()];
-                for (int e = 0; e < bias.length; e++) {
-                    bias[e] = (float) (rng.nextGaussian() * 0.01);
+                if (c instanceof BailingMoeV2Config) {
+                    float[] bias = new float[c.numExperts()];
+                    for (int e = 0; e < bias.length; e++) {
+                        bias[e] = (float) (rng.nextGaussian() * 0.01);
+                    }
+                    out.add(Tensor.of(p + "mlp.gate.expert_bias", DType.F32, new long[] {c.numExperts()}, bias));
                 }
-                out.add(Tensor.of(p + "mlp.gate.expert_bias", DType.F32, new long[] {c.numExperts()}, bias));
                 for (int e = 0; e < c.numExperts(); e++) {
                     mlp(rng, out, p + "mlp.experts." + e + ".", c.moeIntermediateSize(), d);
                 }

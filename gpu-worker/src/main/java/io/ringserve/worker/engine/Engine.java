@@ -1,6 +1,6 @@
 package io.ringserve.worker.engine;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.engine.EngineEvent.ErrorCode;
 import io.ringserve.worker.engine.EngineEvent.Failed;
 import io.ringserve.worker.engine.EngineEvent.FinishReason;
@@ -54,7 +54,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private final ReferenceForward model;
-    private final BailingMoeV2Config config;
+    private final ModelConfig config;
     private final Set<Integer> eosTokenIds;
     private final EngineSettings settings;
     private final EngineObserver observer;
@@ -100,7 +100,7 @@ public final class Engine implements AutoCloseable {
         return this;
     }
 
-    public BailingMoeV2Config config() {
+    public ModelConfig config() {
         return config;
     }
 

@@ -1,6 +1,6 @@
 package io.ringserve.worker.engine;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.config.ConfigException;
 import io.ringserve.model.config.GenerationConfig;
 import io.ringserve.model.template.ChatTemplate;
@@ -23,14 +23,14 @@ import java.util.Set;
  */
 public final class LocalModel implements AutoCloseable {
     private final Path dir;
-    private final BailingMoeV2Config config;
+    private final ModelConfig config;
     private final GenerationConfig generation;
     private final SafetensorsCheckpoint checkpoint;
     private final ReferenceForward forward;
     private Tokenizer tokenizer;
     private TokenizerConfig tokenizerConfig;
 
-    private LocalModel(Path dir, BailingMoeV2Config config, GenerationConfig generation, SafetensorsCheckpoint checkpoint) {
+    private LocalModel(Path dir, ModelConfig config, GenerationConfig generation, SafetensorsCheckpoint checkpoint) {
         this.dir = dir;
         this.config = config;
         this.generation = generation;
@@ -42,7 +42,7 @@ public final class LocalModel implements AutoCloseable {
         if (!Files.isDirectory(dir)) {
             throw new ConfigException(dir + ": not a model directory (expected config.json, *.safetensors, tokenizer.json)");
         }
-        BailingMoeV2Config config = BailingMoeV2Config.load(dir.resolve("config.json"));
+        ModelConfig config = ModelConfig.load(dir);
         GenerationConfig generation = GenerationConfig.load(dir);
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir);
         try {
@@ -57,7 +57,7 @@ public final class LocalModel implements AutoCloseable {
         return dir;
     }
 
-    public BailingMoeV2Config config() {
+    public ModelConfig config() {
         return config;
     }
 

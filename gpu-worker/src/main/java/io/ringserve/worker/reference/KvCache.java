@@ -1,10 +1,10 @@
 package io.ringserve.worker.reference;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import java.util.Arrays;
 
 /**
- * One sequence's key/value cache: per layer, K after QK-norm and RoPE, and V as projected, float32,
+ * One sequence's key/value cache: per layer, K after QK-norm (V2) and RoPE, and V as projected, float32,
  * contiguous by position. Grows by doubling up to the model's context length.
  *
  * <p>Legend: P = positions held, Hkv = KV heads, d = head dim.
@@ -18,7 +18,7 @@ public final class KvCache implements SequenceKv {
     private int capacity;
     private int length;
 
-    public KvCache(BailingMoeV2Config config, int maxPositions) {
+    public KvCache(ModelConfig config, int maxPositions) {
         this.layers = config.numHiddenLayers();
         this.kvDim = config.kvDim();
         this.maxPositions = maxPositions;

@@ -1,6 +1,8 @@
 package io.ringserve.worker.reference;
 
+import io.ringserve.model.config.BailingMoeConfig;
 import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.weights.DType;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
 import io.ringserve.worker.weights.TensorInfo;
@@ -9,17 +11,23 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Every tensor of a BailingMoeV2 checkpoint, by the names of {@code modeling_bailing_moe_v2.py}. Matrices
- * stay in the checkpoint's memory mapping (bf16); vectors (norm weights, expert bias) are read as float32.
+ * Every tensor of a BailingMoe checkpoint, V2 ({@code modeling_bailing_moe_v2.py}) or v1
+ * ({@code modeling_bailing_moe.py}); both use the same names, v1 simply has no {@code query_layernorm} /
+ * {@code key_layernorm} and no {@code expert_bias} (MODEL-V1.md §3). Matrices stay in the checkpoint's
+ * memory mapping (bf16); vectors (norm weights, expert bias) are read as float32.
+ *
+ * <p>v1 with {@code norm_head}: the lm_head used is the stored one with each column (hidden dim h)
+ * divided by its L2 norm over the vocab axis plus 1e-7, computed once here in float32 (MODEL-V1.md §4.7).
  *
  * <p>Legend: V = vocab, D = hidden, I = dense intermediate, E = experts, Ie = expert intermediate,
  * Is = shared expert intermediate, d = head dim, QKV = (H + 2·Hkv)·d.
  *
  * @param wordEmbeddings (V, D)
  * @param norm           (D) final RMSNorm
- * @param lmHead         (V, D); the embedding matrix when {@code tie_word_embeddings}
+ * @param lmHead         (V, D); the embedding matrix when {@code tie_word_embeddings}; column-normalised
+ *                       float32 for v1 with {@code norm_head}
  */
-public record ModelWeights(BailingMoeV2Config config, Matrix wordEmbeddings, List<Layer> layers, float[] norm, Matrix lmHead) {
+public record ModelWeights(ModelConfig config, Matrix wordEmbeddings, List<Layer> layers, float[] norm, Matrix lmHead) {
 
     /**
      * @param inputLayernorm         (D)
@@ -49,7 +57,8 @@ public record ModelWeights(BailingMoeV2Config config, Matrix wordEmbeddings, Lis
 
     /**
      * @param gate          (E, D) router weight
-     * @param expertBias    (E) added to the sigmoid scores for selection only; zeros when absent
+     * @param expertBias    (E) V2: added to the sigmoid scores for selection only, zeros when absent;
+     *                      null for a router without one (v1)
      * @param experts       E routed experts, each (Ie, D) / (Ie, D) / (D, Ie)
      * @param sharedExperts (Is, D) / (Is, D) / (D, Is), always on; null when num_shared_experts is 0
      */
@@ -57,8 +66,9 @@ public record ModelWeights(BailingMoeV2Config config, Matrix wordEmbeddings, Lis
     }
 
     /** Loads (maps) every tensor the config calls for; a missing or misshapen tensor names itself. */
-    public static ModelWeights load(BailingMoeV2Config c, SafetensorsCheckpoint ckpt) {
+    public static ModelWeights load(ModelConfig c, SafetensorsCheckpoint ckpt) {
         int d = c.hiddenSize();
+        boolean expertBiasTensor = Router.of(c).usesExpertBias();
         Matrix embed = matrix(ckpt, "model.word_embeddings.weight", c.vocabSize(), d);
         List<Layer> layers = new ArrayList<>(c.numHiddenLayers());
         for (int i = 0; i < c.numHiddenLayers(); i++) {
@@ -69,11 +79,7 @@ public record ModelWeights(BailingMoeV2Config config, Matrix wordEmbeddings, Lis
                 for (int e = 0; e < c.numExperts(); e++) {
                     experts.add(mlp(ckpt, p + "mlp.experts." + e + ".", c.moeIntermediateSize(), d));
                 }
-                String bias = p + "mlp.gate.expert_bias";
-                float[] expertBias = ckpt.contains(bias) ? vector(ckpt, bias, c.numExperts()) : new float[c.numExperts()];
-                if (!ckpt.contains(bias) && c.moeRouterEnableExpertBias()) {
-                    throw new WeightsException("tensor '" + bias + "' not found, but config.json moe_router_enable_expert_bias is true");
-                }
+                float[] expertBias = expertBiasTensor ? expertBias(c, ckpt, p + "mlp.gate.expert_bias") : null;
                 Mlp shared = c.numSharedExperts() > 0 ? mlp(ckpt, p + "mlp.shared_experts.", c.sharedExpertIntermediateSize(), d) : null;
                 mlp = new SparseMoe(matrix(ckpt, p + "mlp.gate.weight", c.numExperts(), d), expertBias, List.copyOf(experts), shared);
             } else {
@@ -89,7 +95,53 @@ public record ModelWeights(BailingMoeV2Config config, Matrix wordEmbeddings, Lis
                     mlp));
         }
         Matrix lmHead = c.tieWordEmbeddings() && !ckpt.contains("lm_head.weight") ? embed : matrix(ckpt, "lm_head.weight", c.vocabSize(), d);
+        if (c instanceof BailingMoeConfig v1 && v1.normHead()) {
+            lmHead = normalizeColumns(lmHead);
+        }
         return new ModelWeights(c, embed, List.copyOf(layers), vector(ckpt, "model.norm.weight", d), lmHead);
+    }
+
+    /** V2: the tensor when present, else zeros, refused when the config says the router has one. */
+    private static float[] expertBias(ModelConfig c, SafetensorsCheckpoint ckpt, String name) {
+        if (ckpt.contains(name)) {
+            return vector(ckpt, name, c.numExperts());
+        }
+        if (c instanceof BailingMoeV2Config v2 && v2.moeRouterEnableExpertBias()) {
+            throw new WeightsException("tensor '" + name + "' not found, but config.json moe_router_enable_expert_bias is true");
+        }
+        return new float[c.numExperts()];
+    }
+
+    /**
+     * {@code norm_head}: {@code W[v, h] / (‖W[:, h]‖₂ + 1e-7)}, the norm taken over the vocab axis (dim 0) for
+     * each hidden dim h, as {@code F.normalize(w, dim=0)} / the reference's {@code torch.norm(w, dim=0)}.
+     * Squares are summed in double, the result is float32 (V, D).
+     */
+    static Matrix.F32 normalizeColumns(Matrix w) {
+        int rows = w.rows();
+        int cols = w.cols();
+        if ((long) rows * cols > Integer.MAX_VALUE - 8) {
+            throw new WeightsException("lm_head.weight (" + rows + ", " + cols + ") is too large to normalise in one float32 array");
+        }
+        float[] out = new float[rows * cols];
+        double[] sumSquares = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            w.row(r, out, r * cols);
+            for (int c = 0; c < cols; c++) {
+                double v = out[r * cols + c];
+                sumSquares[c] += v * v;
+            }
+        }
+        float[] norm = new float[cols];
+        for (int c = 0; c < cols; c++) {
+            norm[c] = (float) Math.sqrt(sumSquares[c]) + 1e-7f;
+        }
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                out[r * cols + c] /= norm[c];
+            }
+        }
+        return new Matrix.F32(out, rows, cols);
     }
 
     private static Mlp mlp(SafetensorsCheckpoint ckpt, String prefix, int intermediate, int hidden) {

@@ -1,6 +1,6 @@
 package io.ringserve.worker.reference;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import java.util.Arrays;
 
 /**
@@ -18,7 +18,7 @@ public final class PagedKvCache {
     private final int[] freeList;   // stack of free block ids
     private int freeCount;
 
-    public PagedKvCache(BailingMoeV2Config config, int blockSize, int blocks) {
+    public PagedKvCache(ModelConfig config, int blockSize, int blocks) {
         if (blockSize < 1 || blocks < 1) {
             throw new IllegalArgumentException("KV cache needs block size >= 1 and blocks >= 1, got " + blockSize + " and " + blocks);
         }
@@ -38,7 +38,7 @@ public final class PagedKvCache {
     }
 
     /** Blocks that fit a memory budget: 2 (K, V) × layers × Hkv·d × 4 bytes per position. */
-    public static int blocksForBudget(BailingMoeV2Config config, int blockSize, long budgetBytes) {
+    public static int blocksForBudget(ModelConfig config, int blockSize, long budgetBytes) {
         long perBlock = 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * blockSize;
         long maxByArray = (Integer.MAX_VALUE - 8L) / ((long) blockSize * config.kvDim());
         return (int) Math.min(maxByArray, budgetBytes / perBlock);

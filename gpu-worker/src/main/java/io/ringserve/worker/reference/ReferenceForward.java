@@ -7,16 +7,22 @@ import static io.ringserve.worker.reference.ReferenceOps.rope;
 import static io.ringserve.worker.reference.ReferenceOps.siluMul;
 import static io.ringserve.worker.reference.ReferenceOps.softmax;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 
 /**
- * The BailingMoeV2 forward pass in float32 on the CPU, step for step as {@code modeling_bailing_moe_v2.py}
- * (docs/MODEL.md §3). It is the oracle for the CUDA engine, which calls its kernels under the same step
- * names in the same order.
+ * The BailingMoe forward pass in float32 on the CPU, step for step as {@code modeling_bailing_moe_v2.py}
+ * (docs/MODEL.md §3) and, for v1 checkpoints, {@code modeling_bailing_moe.py} (MODEL-V1.md §4). It is the
+ * oracle for the CUDA engine, which calls its kernels under the same step names in the same order.
+ *
+ * <p>One pass serves both versions; they differ in named pieces chosen from the config: the {@link Router}
+ * (V2 sigmoid / group-limited / expert bias, v1 softmax top-k), the RoPE width ({@code rotaryDim}: partial
+ * in V2, every head dim in v1), whether QK-norm runs ({@code useQkNorm}), dense first layers
+ * ({@code first_k_dense_replace}), and v1's {@code norm_head}, folded into the lm_head at load
+ * ({@link ModelWeights}). The shared experts are one fused SwiGLU MLP in both.
  *
  * <p>One call runs one step: for each sequence in the batch, T_i new tokens (a whole prompt, a chunk of
  * it, or one decoded token) at positions {@code start ..} against that sequence's KV ({@link SequenceKv}:
@@ -27,18 +33,18 @@ import java.util.stream.IntStream;
  */
 public final class ReferenceForward {
     private final ModelWeights weights;
-    private final BailingMoeV2Config config;
+    private final ModelConfig config;
     private final RotaryEmbedding rotary;
-    private final MoeGate moeGate;
+    private final Router router;
 
     public ReferenceForward(ModelWeights weights) {
         this.weights = weights;
         this.config = weights.config();
         this.rotary = new RotaryEmbedding(config);
-        this.moeGate = new MoeGate(config);
+        this.router = Router.of(config);
     }
 
-    public BailingMoeV2Config config() {
+    public ModelConfig config() {
         return config;
     }
 
@@ -172,7 +178,8 @@ public final class ReferenceForward {
     }
 
     /**
-     * Fused QKV projection, per-head QK RMSNorm, partial RoPE, KV write, causal GQA attention, dense.
+     * Fused QKV projection, per-head QK RMSNorm (V2), RoPE over the first r dims, KV write, causal GQA
+     * attention, dense.
      *
      * @param a (T, D) input-normed hidden states
      * @return (T, D)
@@ -190,7 +197,7 @@ public final class ReferenceForward {
 
         float[] cos = new float[rotary.rotaryDim() / 2]; // (r/2)
         float[] sin = new float[rotary.rotaryDim() / 2]; // (r/2)
-        float[] q = new float[tokenCount * queryDim]; // (T, H·d) after QK-norm and RoPE
+        float[] q = new float[tokenCount * queryDim]; // (T, H·d) after QK-norm (when used) and RoPE
         float[] k = new float[kvDim];                  // (Hkv·d) one token's keys
         for (int t = 0; t < tokenCount; t++) {
             int row = t * qkvDim;
@@ -277,7 +284,8 @@ public final class ReferenceForward {
     }
 
     /**
-     * Router → top-k experts per token → weighted sum of expert outputs (k order) + unweighted shared expert.
+     * Router → top-k experts per token → weighted sum of expert outputs (k order) + unweighted shared expert
+     * (the {@code num_shared_experts} shared experts fused into one MLP).
      * Tokens are grouped by expert so each expert's weights are read once per call.
      *
      * @param m (T, D) post-attention-normed hidden states
@@ -290,9 +298,9 @@ public final class ReferenceForward {
 
         float[] logits = new float[tokenCount * experts]; // (T, E) fp32 router logits
         matmul(logits, m, moe.gate(), tokenCount);
-        MoeGate.Route[] routes = new MoeGate.Route[tokenCount];
+        Router.Route[] routes = new Router.Route[tokenCount];
         for (int t = 0; t < tokenCount; t++) {
-            routes[t] = moeGate.route(logits, t * experts, moe.expertBias());
+            routes[t] = router.route(logits, t * experts, moe.expertBias());
         }
         if (trace != null) {
             int[][] ids = new int[tokenCount][];

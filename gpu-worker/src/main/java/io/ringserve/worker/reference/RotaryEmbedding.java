@@ -1,20 +1,22 @@
 package io.ringserve.worker.reference;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.config.RopeScaling;
 
 /**
- * RoPE frequencies for the first r = head_dim · partial_rotary_factor dims, computed as the reference code
- * does in float32: {@code inv_freq_j = 1 / base^(2j/r)}, angle = {@code f32(inv_freq_j · f32(p))}. With YaRN
- * (docs/MODEL.md §3.7) the frequencies blend interpolation and extrapolation by a linear ramp and cos/sin
- * carry the attention factor 0.1·ln(s) + 1.
+ * RoPE frequencies for the first r rotary dims of each head (V2: r = head_dim · partial_rotary_factor;
+ * v1: r = head_dim, MODEL-V1.md §4.4), computed as the reference code does in float32:
+ * {@code inv_freq_j = 1 / base^(2j/r)}, angle = {@code f32(inv_freq_j · f32(p))}. With YaRN (docs/MODEL.md
+ * §3.7; v1's DeepSeek-style YaRN is the same ramp and, with its default mscale, the same factor) the
+ * frequencies blend interpolation and extrapolation by a linear ramp and cos/sin carry the attention
+ * factor 0.1·ln(s) + 1.
  */
 public final class RotaryEmbedding {
     private final int rotaryDim;
     private final float[] invFreq; // (r/2)
     private final float attentionFactor;
 
-    public RotaryEmbedding(BailingMoeV2Config config) {
+    public RotaryEmbedding(ModelConfig config) {
         this(config.rotaryDim(), config.ropeTheta(), config.ropeScaling());
     }
 

@@ -27,7 +27,7 @@ import io.ringserve.protocol.v1.TokensEvent;
 import io.ringserve.protocol.v1.TopLogprob;
 import io.ringserve.protocol.v1.Usage;
 import io.ringserve.protocol.v1.WorkerGrpc;
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.config.ConfigException;
 import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
@@ -66,7 +66,7 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
 
     private static InfoResponse describe(WorkerEngine worker) {
         Engine engine = worker.engine();
-        BailingMoeV2Config c = engine.config();
+        ModelConfig c = engine.config();
         String tokenizerSha = "";
         int vocab = c.vocabSize();
         if (Files.exists(worker.model().directory().resolve("tokenizer.json"))) {

@@ -94,6 +94,10 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
             return openFile(candidates.getFirst());
         }
         if (candidates.isEmpty()) {
+            List<String> pytorch = pytorchWeightFiles(modelDir);
+            if (!pytorch.isEmpty()) {
+                throw new WeightsException(modelDir + ": " + pytorchNote(pytorch));
+            }
             throw new WeightsException(modelDir + ": no safetensors weights (expected " + INDEX_FILE + ", "
                     + SINGLE_FILE + " or a single *.safetensors file)");
         }
@@ -101,6 +105,36 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
         throw new WeightsException(modelDir + ": " + candidates.size() + " *.safetensors files but no " + INDEX_FILE
                 + " to say which belong to the checkpoint: "
                 + candidates.stream().map(p -> p.getFileName().toString()).toList());
+    }
+
+    /** Names of PyTorch pickle weights ({@code pytorch_model.bin}, its shards or their index) in a directory. */
+    private static List<String> pytorchWeightFiles(Path modelDir) {
+        try (Stream<Path> s = Files.list(modelDir)) {
+            return s.map(p -> p.getFileName().toString())
+                    .filter(n -> n.equals("pytorch_model.bin") || n.equals("pytorch_model.bin.index.json")
+                            || (n.startsWith("pytorch_model-") && n.endsWith(".bin")))
+                    .sorted().toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
+    /**
+     * Explains that PyTorch pickle weights are not read (loading them means running a pickle) and how to
+     * convert them once; the converted directory then holds {@value #SINGLE_FILE} or shards with
+     * {@value #INDEX_FILE}, which this loader maps.
+     */
+    static String pytorchNote(List<String> files) {
+        return "only PyTorch weights (" + String.join(", ", files) + "), no safetensors; ring-serve reads safetensors only."
+                + " Convert the checkpoint once, in Python with torch and transformers installed:"
+                + " python -c \"import sys, torch; from transformers import AutoModelForCausalLM;"
+                + " m = AutoModelForCausalLM.from_pretrained(sys.argv[1], torch_dtype=torch.bfloat16, trust_remote_code=True);"
+                + " m.save_pretrained(sys.argv[2], safe_serialization=True)\" SRC_DIR OUT_DIR"
+                + " (then copy config.json, generation_config.json and the tokenizer files into OUT_DIR if they are missing),"
+                + " or for a single pytorch_model.bin without transformers:"
+                + " python -c \"import torch; from safetensors.torch import save_file;"
+                + " sd = torch.load('pytorch_model.bin', map_location='cpu', weights_only=True);"
+                + " save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors', metadata={'format': 'pt'})\"";
     }
 
     /**

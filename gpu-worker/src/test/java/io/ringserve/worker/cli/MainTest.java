@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -34,6 +35,7 @@ class MainTest {
     }
 
     static final Path TINY = Golden.dir("tiny-ring-a");
+    static final Path TINY_LITE = Golden.dir("tiny-ring-lite-a");
 
     static String csv(int[] ids) {
         return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
@@ -58,6 +60,42 @@ class MainTest {
             assertEquals(csv(p.greedy24()), r.firstLine());
             assertTrue(r.out().lines().count() >= 2, "text follows the ids");
         }
+    }
+
+    @Test
+    void aV1CheckpointGeneratesItsGoldenIdsAndLogits(@TempDir Path tmp) throws IOException {
+        for (Golden.Prompt p : Golden.prompts("tiny-ring-lite-a")) {
+            Result r = run("generate", "--model", TINY_LITE.toString(), "--tokens", csv(p.inputIds()), "--max-tokens", "24", "--temperature", "0");
+            assertEquals(0, r.exit(), r.err());
+            assertEquals(csv(p.greedy24()), r.firstLine(), p.name());
+        }
+        // the fixture's prompts as text: the tokenizer gives the same ids, the model the same continuation
+        Map<String, String> texts = Map.of("chat", "<role>SYSTEM</role>Be brief.<role>HUMAN</role>中文问题？", "text", "Ωμέγα ελληνικά");
+        for (Golden.Prompt p : Golden.prompts("tiny-ring-lite-a")) {
+            Result r = run("generate", "--model", TINY_LITE.toString(), "--prompt", texts.get(p.name()), "--max-tokens", "24");
+            assertEquals(0, r.exit(), r.err());
+            assertTrue(r.err().contains("prompt_tokens=" + p.inputIds().length), r.err());
+            assertEquals(csv(p.greedy24()), r.firstLine(), p.name());
+        }
+
+        Golden.Prompt text = Golden.prompts("tiny-ring-lite-a").getLast();
+        Path file = tmp.resolve("logits.f32");
+        Result r = run("logits", "--model", TINY_LITE.toString(), "--tokens", csv(text.inputIds()), "--out", file.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(Golden.relL2(Golden.floats(file), text.logits()) <= 1e-4);
+    }
+
+    @Test
+    void aPytorchOnlyCheckpointExitsOneSayingHowToConvert(@TempDir Path tmp) throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("m"));
+        for (String f : new String[] {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"}) {
+            Files.copy(TINY_LITE.resolve(f), dir.resolve(f));
+        }
+        Files.write(dir.resolve("pytorch_model.bin"), new byte[16]);
+        Result r = run("generate", "--model", dir.toString(), "--tokens", "1,2");
+        assertEquals(1, r.exit());
+        assertTrue(r.err().contains("only PyTorch weights (pytorch_model.bin)") && r.err().contains("safe_serialization=True"), r.err());
+        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
     }
 
     @Test
@@ -108,6 +146,9 @@ class MainTest {
         assertTrue(badIds.err().contains("'x' is not a token id"));
         assertEquals(2, run("logits", "--model", TINY.toString(), "--tokens", "1").exit(), "--out is required");
         assertEquals(2, run("generate", "--model", TINY.toString(), "--tokens", "1", "--max-tokens", "many").exit());
+        Result gpuPreset = run("bench", "--preset", "ring-lite");
+        assertEquals(2, gpuPreset.exit());
+        assertTrue(gpuPreset.err().contains("--preset ring-lite is the full Ring-lite shape (33.6 GB of bf16 weights)"), gpuPreset.err());
     }
 
     @Test

@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.ringserve.model.config.BailingMoeConfig;
 import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
 import io.ringserve.worker.engine.EngineEvent.ErrorCode;
@@ -140,7 +142,7 @@ class EngineTest {
             }
         };
         // 64 + 40 positions per request need 7 blocks of 16; the pool holds 12 blocks: two requests at most
-        BailingMoeV2Config c = model.config();
+        ModelConfig c = model.config();
         long perBlock = 2L * c.numHiddenLayers() * c.kvDim() * Float.BYTES * 16;
         try (Engine engine = engine(new EngineSettings(8, 64, 256, 16, 12 * perBlock), counting)) {
             assertEquals(12, engine.kvTotalBlocks());
@@ -225,6 +227,36 @@ class EngineTest {
             assertTrue(engine.awaitIdle(Duration.ofSeconds(5)));
             assertEquals(engine.kvTotalBlocks(), engine.load().freeBlocks());
             assertTrue(engine.isAlive());
+        }
+    }
+
+    @Test
+    void aV1ModelIsServedByTheSameEngine() throws Exception {
+        try (LocalModel lite = LocalModel.open(Golden.dir("tiny-ring-lite-a"));
+             Engine engine = new Engine(lite.forward(), lite.eosTokenIds(), EngineSettings.defaults(), EngineObserver.NONE).start()) {
+            assertInstanceOf(BailingMoeConfig.class, engine.config());
+            List<Golden.Prompt> prompts = Golden.prompts("tiny-ring-lite-a");
+            List<Collector> collectors = new ArrayList<>();
+            for (Golden.Prompt p : prompts) {
+                Collector c = new Collector();
+                collectors.add(c);
+                engine.submit(request(p.inputIds(), SamplingParams.greedy(), 24), c);
+            }
+            SamplingParams seeded = new SamplingParams(0.9, 40, 0.95, 0, 1.0, 0, 0, 77);
+            Collector sampled = new Collector();
+            engine.submit(request(prompts.getFirst().inputIds(), seeded, 20), sampled);
+            for (int i = 0; i < prompts.size(); i++) {
+                assertInstanceOf(Finished.class, collectors.get(i).await());
+                assertArrayEquals(prompts.get(i).greedy24(), collectors.get(i).ids(), prompts.get(i).name());
+                int[] solo = Generator.generate(lite.forward(), prompts.get(i).inputIds(), SamplingParams.greedy(),
+                        new StoppingParams(24, Set.of(), true), null).tokens();
+                assertArrayEquals(solo, collectors.get(i).ids(), "engine = generator, " + prompts.get(i).name());
+            }
+            assertInstanceOf(Finished.class, sampled.await());
+            assertArrayEquals(Generator.generate(lite.forward(), prompts.getFirst().inputIds(), seeded, new StoppingParams(20, Set.of(), true), null)
+                    .tokens(), sampled.ids(), "seeded sampling through the engine = generator");
+            assertTrue(engine.awaitIdle(Duration.ofSeconds(5)));
+            assertEquals(engine.kvTotalBlocks(), engine.load().freeBlocks());
         }
     }
 

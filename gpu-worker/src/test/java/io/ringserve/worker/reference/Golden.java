@@ -12,7 +12,7 @@ import java.util.List;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
-/** The tiny-ring-a fixture (test resources): prompts with reference logits, hidden states, routes, greedy ids. */
+/** A golden fixture (test resources: tiny-ring-a, tiny-ring-lite-a): prompts with reference logits, hidden states, routes, greedy ids. */
 public final class Golden {
     public record Prompt(String name, int[] inputIds, float[] logits, int[] logitsShape, float[] hidden, int[] hiddenShape,
                          int[][][] routes, int[] greedy24, float[] hfBf16Logits) {

@@ -4,44 +4,74 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.BailingMoeConfig;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.engine.Sampler;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
+import java.nio.file.Files;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** The CPU reference against the float64 golden data of tiny-ring-a (docs/MODEL.md §11 tolerances). */
+/**
+ * The CPU reference against the float64 golden data of each fixture (docs/MODEL.md §11 tolerances):
+ * tiny-ring-a (BailingMoeV2) and tiny-ring-lite-a (BailingMoe v1: softmax router, full RoPE, no QK-norm,
+ * fused shared experts, norm_head). The same forward pass serves both.
+ */
 class ReferenceForwardGoldenTest {
-    static SafetensorsCheckpoint checkpoint;
-    static ReferenceForward model;
-    static BailingMoeV2Config config;
+    static final List<String> FIXTURES = List.of("tiny-ring-a", "tiny-ring-lite-a");
+    static final Map<String, SafetensorsCheckpoint> checkpoints = new LinkedHashMap<>();
+    static final Map<String, ReferenceForward> models = new LinkedHashMap<>();
+
+    /** One prompt of one fixture. */
+    record Case(String fixture, Golden.Prompt p) {
+        ReferenceForward model() {
+            return models.get(fixture);
+        }
+
+        ModelConfig config() {
+            return model().config();
+        }
+
+        @Override
+        public String toString() {
+            return fixture + "/" + p.name();
+        }
+    }
 
     @BeforeAll
     static void load() {
-        config = BailingMoeV2Config.load(Golden.dir("tiny-ring-a").resolve("config.json"));
-        checkpoint = SafetensorsCheckpoint.open(Golden.dir("tiny-ring-a"));
-        model = new ReferenceForward(ModelWeights.load(config, checkpoint));
+        for (String fixture : FIXTURES) {
+            ModelConfig config = ModelConfig.load(Golden.dir(fixture));
+            SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(Golden.dir(fixture));
+            checkpoints.put(fixture, checkpoint);
+            models.put(fixture, new ReferenceForward(ModelWeights.load(config, checkpoint)));
+        }
     }
 
     @AfterAll
     static void close() {
-        checkpoint.close();
+        checkpoints.values().forEach(SafetensorsCheckpoint::close);
     }
 
-    static Stream<Golden.Prompt> prompts() {
-        return Golden.prompts("tiny-ring-a").stream();
+    static Stream<Case> prompts() {
+        return FIXTURES.stream().flatMap(f -> Golden.prompts(f).stream().map(p -> new Case(f, p)));
     }
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("prompts")
-    void logitsMatchTheReferenceWithinRelativeL2Of1e4(Golden.Prompt p) {
+    void logitsMatchTheReferenceWithinRelativeL2Of1e4(Case c) {
+        Golden.Prompt p = c.p();
+        ReferenceForward model = c.model();
         float[] logits = model.forward(model.newCache(), p.inputIds(), true, null);
-        int vocab = config.vocabSize();
+        int vocab = c.config().vocabSize();
         assertEquals(p.logitsShape()[0] * p.logitsShape()[1], logits.length);
         double whole = Golden.relL2(logits, p.logits());
         assertTrue(whole <= 1e-4, "relative L2 error " + whole);
@@ -53,7 +83,10 @@ class ReferenceForwardGoldenTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("prompts")
-    void residualStreamAfterEveryLayerMatches(Golden.Prompt p) {
+    void residualStreamAfterEveryLayerMatches(Case c) {
+        Golden.Prompt p = c.p();
+        ReferenceForward model = c.model();
+        ModelConfig config = c.config();
         int tokens = p.inputIds().length;
         int hidden = config.hiddenSize();
         float[][] seen = new float[config.numHiddenLayers() + 1][];
@@ -72,7 +105,10 @@ class ReferenceForwardGoldenTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("prompts")
-    void everyRoutingDecisionMatches(Golden.Prompt p) {
+    void everyRoutingDecisionMatches(Case c) {
+        Golden.Prompt p = c.p();
+        ReferenceForward model = c.model();
+        ModelConfig config = c.config();
         int[][][] seen = new int[config.numHiddenLayers()][][];
         model.forward(model.newCache(), p.inputIds(), false, new ForwardTrace() {
             @Override
@@ -92,7 +128,9 @@ class ReferenceForwardGoldenTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("prompts")
-    void greedyDecodingWithTheKvCacheReproduces24Tokens(Golden.Prompt p) {
+    void greedyDecodingWithTheKvCacheReproduces24Tokens(Case c) {
+        Golden.Prompt p = c.p();
+        ReferenceForward model = c.model();
         KvCache cache = model.newCache();
         float[] logits = model.forward(cache, p.inputIds(), false, null);
         int[] generated = new int[24];
@@ -105,10 +143,11 @@ class ReferenceForwardGoldenTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("prompts")
-    void chunkedAndIncrementalPrefillEqualOneFullPrefill(Golden.Prompt p) {
-        int[] ids = p.inputIds();
+    void chunkedAndIncrementalPrefillEqualOneFullPrefill(Case c) {
+        int[] ids = c.p().inputIds();
+        ReferenceForward model = c.model();
         float[] full = model.forward(model.newCache(), ids, true, null);
-        int vocab = config.vocabSize();
+        int vocab = c.config().vocabSize();
         for (int chunk : List.of(1, 5, 16, ids.length - 1)) {
             KvCache cache = model.newCache();
             float[] pieced = new float[full.length];
@@ -124,5 +163,18 @@ class ReferenceForwardGoldenTest {
             }
             assertTrue(maxDiff <= 1e-5f, "chunk " + chunk + ": max |diff| " + maxDiff);
         }
+    }
+
+    /** v1's norm_head changes the logits (the fixture's lm_head columns are not unit norm), so the check above covers it. */
+    @Test
+    void v1NormHeadIsApplied() throws Exception {
+        String json = Files.readString(Golden.dir("tiny-ring-lite-a").resolve("config.json"));
+        assertTrue(json.contains("\"norm_head\": true"));
+        BailingMoeConfig raw = BailingMoeConfig.parse("config.json", json.replace("\"norm_head\": true", "\"norm_head\": false"));
+        ReferenceForward unnormalised = new ReferenceForward(ModelWeights.load(raw, checkpoints.get("tiny-ring-lite-a")));
+        Golden.Prompt p = Golden.prompts("tiny-ring-lite-a").getFirst();
+        double err = Golden.relL2(unnormalised.forward(unnormalised.newCache(), p.inputIds(), true, null), p.logits());
+        assertTrue(err > 1e-2, "without norm_head the logits are far off: " + err);
+        assertTrue(models.get("tiny-ring-lite-a").config() instanceof BailingMoeConfig v1 && v1.normHead());
     }
 }

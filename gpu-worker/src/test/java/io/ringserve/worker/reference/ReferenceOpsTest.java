@@ -2,8 +2,10 @@ package io.ringserve.worker.reference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.ringserve.model.config.BailingMoeConfig;
 import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.model.config.RopeScaling;
 import java.lang.foreign.MemorySegment;
@@ -59,7 +61,7 @@ class ReferenceOpsTest {
     void groupScoreIsTheSumOfTheTopTwoNotTheMax() {
         // 8 experts, 4 groups of 2, keep 1 group, top-2
         BailingMoeV2Config c = BailingMoeV2Config.ringMini20().withShape(16, 8, 8, 2, 1, 1, 8, 8, 2, 4, 1, 4, 64);
-        MoeGate gate = new MoeGate(c);
+        GroupLimitedSigmoidRouter gate = new GroupLimitedSigmoidRouter(c);
         // group 0 has the single best expert (0.9) but group 1 sums higher (0.6 + 0.6 > 0.9 + 0.1)
         float[] biased = {0.9f, 0.1f, 0.6f, 0.6f, 0.2f, 0.2f, 0.0f, 0.0f};
         assertArrayEquals(new int[] {2, 3}, gate.groupLimitedTopK(biased));
@@ -68,15 +70,56 @@ class ReferenceOpsTest {
     @Test
     void biasChoosesButWeightsComeFromUnbiasedScores() {
         BailingMoeV2Config c = BailingMoeV2Config.ringMini20().withShape(16, 8, 8, 2, 1, 1, 8, 8, 2, 1, 1, 4, 64);
-        MoeGate gate = new MoeGate(c);
+        GroupLimitedSigmoidRouter gate = new GroupLimitedSigmoidRouter(c);
         float[] logits = {2f, 1f, 0f, -1f, -2f, -3f, -4f, -5f};
         float[] bias = {0, 0, 0, 0, 0, 0, 0, 10f}; // pushes the worst expert to the top of the ranking
-        MoeGate.Route r = gate.route(logits, 0, bias);
+        Router.Route r = gate.route(logits, 0, bias);
         assertArrayEquals(new int[] {7, 0}, r.expertIds());
         double s7 = 1 / (1 + Math.exp(5));
         double s0 = 1 / (1 + Math.exp(-2));
         assertEquals(2.5 * s7 / (s7 + s0), r.weights()[0], 1e-6);
         assertEquals(2.5 * s0 / (s7 + s0), r.weights()[1], 1e-6);
+    }
+
+    @Test
+    void eachConfigGetsItsVersionsRouter() {
+        assertInstanceOf(GroupLimitedSigmoidRouter.class, Router.of(BailingMoeV2Config.ringMini20()));
+        Router v1 = Router.of(BailingMoeConfig.ringLite());
+        assertInstanceOf(SoftmaxTopKRouter.class, v1);
+        assertTrue(!v1.usesExpertBias() && v1.bf16Logits());
+    }
+
+    @Test
+    void softmaxRouterTakesTheTopKOfTheFullSoftmaxAndRenormalises() {
+        float[] logits = {9f, 0f, 2f, -1f, 1f};
+        Router.Route r = new SoftmaxTopKRouter(4, 2, true).route(logits, 1, null); // logits 0, 2, -1, 1
+        assertArrayEquals(new int[] {1, 3}, r.expertIds(), "best first");
+        double e2 = Math.exp(2);
+        double e1 = Math.exp(1);
+        assertEquals(e2 / (e2 + e1), r.weights()[0], 1e-6);
+        assertEquals(e1 / (e2 + e1), r.weights()[1], 1e-6);
+        // without norm_topk_prob the weights are the probabilities of the softmax over all experts
+        Router.Route raw = new SoftmaxTopKRouter(4, 2, false).route(logits, 1, null);
+        double all = 1 + e2 + Math.exp(-1) + e1;
+        assertEquals(e2 / all, raw.weights()[0], 1e-6);
+        assertEquals(e1 / all, raw.weights()[1], 1e-6);
+        // ties go to the lower index, as for the V2 router
+        assertArrayEquals(new int[] {0, 1}, new SoftmaxTopKRouter(3, 2, true).route(new float[] {1f, 1f, 1f}, 0, null).expertIds());
+    }
+
+    @Test
+    void normHeadDividesEachHiddenColumnByItsNormOverTheVocab() {
+        // (V=3, D=2): column norms 5 and 2
+        Matrix.F32 w = new Matrix.F32(new float[] {3, 0, 4, 2, 0, 0}, 3, 2);
+        Matrix.F32 n = ModelWeights.normalizeColumns(w);
+        assertEquals(0.6f, n.get(0, 0), 1e-7f);
+        assertEquals(0.8f, n.get(1, 0), 1e-7f);
+        assertEquals(1.0f, n.get(1, 1), 1e-7f);
+        assertEquals(0f, n.get(2, 1));
+        // an all-zero column stays zero (the 1e-7 keeps the division finite)
+        Matrix.F32 zero = ModelWeights.normalizeColumns(new Matrix.F32(new float[] {0, 1, 0, 1}, 2, 2));
+        assertEquals(0f, zero.get(0, 0));
+        assertEquals(0.70710677f, zero.get(0, 1), 1e-7f);
     }
 
     @Test

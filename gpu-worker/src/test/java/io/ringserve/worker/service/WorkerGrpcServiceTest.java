@@ -11,7 +11,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
-import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.protocol.v1.Backend;
 import io.ringserve.protocol.v1.ErrorCode;
@@ -90,7 +90,7 @@ class WorkerGrpcServiceTest extends WorkerTestSupport {
     @Test
     void infoLoadAndStandardHealthDescribeTheWorker() throws Exception {
         InfoResponse info = blocking().info(InfoRequest.getDefaultInstance());
-        BailingMoeV2Config c = worker.model().config();
+        ModelConfig c = worker.model().config();
         assertEquals("tiny-ring-a", info.getModelId());
         assertEquals("BailingMoeV2ForCausalLM", info.getArchitecture());
         assertEquals(c.numHiddenLayers(), info.getShape().getNumLayers());

@@ -245,4 +245,31 @@ class SafetensorsCheckpointTest {
         e = assertThrows(WeightsException.class, () -> SafetensorsCheckpoint.open(none));
         assertTrue(e.getMessage().contains(none.toString()), e.getMessage());
     }
+
+    @Test
+    void pytorchOnlyCheckpointsAreRefusedWithHowToConvert(@TempDir Path tmp) throws IOException {
+        Path bin = Files.createDirectory(tmp.resolve("ring-lite"));
+        Files.writeString(bin.resolve("config.json"), "{}");
+        Files.write(bin.resolve("pytorch_model.bin"), new byte[] {(byte) 0x80, 2, 'P', 'K'}); // never parsed
+        WeightsException e = assertThrows(WeightsException.class, () -> SafetensorsCheckpoint.open(bin));
+        String m = e.getMessage();
+        assertTrue(m.startsWith(bin + ": only PyTorch weights (pytorch_model.bin), no safetensors"), m);
+        assertTrue(m.contains("save_pretrained(sys.argv[2], safe_serialization=True)"), m);
+        assertTrue(m.contains("from safetensors.torch import save_file"), m);
+        assertFalse(m.contains("\n"), "one line");
+
+        Path sharded = Files.createDirectory(tmp.resolve("sharded"));
+        for (String f : List.of("pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json")) {
+            Files.writeString(sharded.resolve(f), "x");
+        }
+        e = assertThrows(WeightsException.class, () -> SafetensorsCheckpoint.open(sharded));
+        assertTrue(e.getMessage().contains("(pytorch_model-00001-of-00002.bin, pytorch_model-00002-of-00002.bin, pytorch_model.bin.index.json)"),
+                e.getMessage());
+
+        // safetensors next to the .bin are used as usual
+        SafetensorsWriter.write(bin.resolve("model.safetensors"), null, List.of(SafetensorsWriter.Tensor.of("w", DType.F32, new long[] {1}, new float[] {3})));
+        try (var c = SafetensorsCheckpoint.open(bin)) {
+            assertEquals(Set.of("w"), c.names());
+        }
+    }
 }

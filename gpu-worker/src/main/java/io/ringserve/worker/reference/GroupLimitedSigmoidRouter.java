@@ -3,24 +3,20 @@ package io.ringserve.worker.reference;
 import io.ringserve.model.config.BailingMoeV2Config;
 
 /**
- * The router of a MoE layer ({@code BailingMoeV2Gate}): fp32 logits → sigmoid scores → expert bias added
- * for selection only → group-limited top-k → weights from the UNBIASED scores, renormalised, times
+ * The V2 router ({@code BailingMoeV2Gate}): fp32 logits → sigmoid scores → expert bias added for selection
+ * only → group-limited top-k → weights from the UNBIASED scores, renormalised, times
  * {@code routed_scaling_factor}. docs/MODEL.md §3.6.
  *
  * <p>Legend: E = experts, G = groups, K = experts per token.
  */
-public final class MoeGate {
+public final class GroupLimitedSigmoidRouter implements Router {
     private final int numExperts;
     private final int nGroup;
     private final int topkGroup;
     private final int topK;
     private final float routedScalingFactor;
 
-    /** The experts one token goes to, in descending biased-score order, and their combine weights. */
-    public record Route(int[] expertIds, float[] weights) {
-    }
-
-    public MoeGate(BailingMoeV2Config c) {
+    public GroupLimitedSigmoidRouter(BailingMoeV2Config c) {
         this.numExperts = c.numExperts();
         this.nGroup = c.nGroup();
         this.topkGroup = c.topkGroup();
@@ -28,16 +24,14 @@ public final class MoeGate {
         this.routedScalingFactor = (float) c.routedScalingFactor();
     }
 
-    /**
-     * @param logits     router logits of one token, {@code logits[off .. off+E)}, fp32
-     * @param expertBias (E)
-     */
+    /** Routes in descending biased-score order. */
+    @Override
     public Route route(float[] logits, int off, float[] expertBias) {
         float[] scores = new float[numExperts]; // (E) unbiased sigmoid scores
         float[] biased = new float[numExperts]; // (E) scores + expert_bias, used only to choose
         for (int e = 0; e < numExperts; e++) {
             scores[e] = (float) (1.0 / (1.0 + Math.exp(-logits[off + e])));
-            biased[e] = scores[e] + expertBias[e];
+            biased[e] = scores[e] + (expertBias == null ? 0f : expertBias[e]);
         }
         int[] ids = groupLimitedTopK(biased);
         float[] weights = new float[topK];
@@ -56,6 +50,16 @@ public final class MoeGate {
             weights[k] *= routedScalingFactor;
         }
         return new Route(ids, weights);
+    }
+
+    @Override
+    public boolean usesExpertBias() {
+        return true;
+    }
+
+    @Override
+    public boolean bf16Logits() {
+        return false;
     }
 
     /**
@@ -82,33 +86,13 @@ public final class MoeGate {
             }
             groupScore[g] = perGroup >= 2 ? first + second : first;
         }
-        int[] keptGroups = topIndices(groupScore, topkGroup, null);
+        int[] keptGroups = Router.topIndices(groupScore, topkGroup, null);
         boolean[] allowed = new boolean[numExperts];
         for (int g : keptGroups) {
             for (int e = g * perGroup; e < (g + 1) * perGroup; e++) {
                 allowed[e] = true;
             }
         }
-        return topIndices(biased, topK, allowed);
-    }
-
-    /** Indices of the k largest values (optionally among allowed ones), largest first, ties by index. */
-    private static int[] topIndices(float[] values, int k, boolean[] allowed) {
-        int[] out = new int[k];
-        boolean[] taken = new boolean[values.length];
-        for (int i = 0; i < k; i++) {
-            int best = -1;
-            for (int j = 0; j < values.length; j++) {
-                if (taken[j] || (allowed != null && !allowed[j])) {
-                    continue;
-                }
-                if (best < 0 || values[j] > values[best]) {
-                    best = j;
-                }
-            }
-            taken[best] = true;
-            out[i] = best;
-        }
-        return out;
+        return Router.topIndices(biased, topK, allowed);
     }
 }
