@@ -1,5 +1,7 @@
 package io.ringserve.gateway;
 
+import io.ringserve.protocol.v1.GenerateRequest;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ringserve.model.tokenizer.Tokenizer;
@@ -199,6 +201,11 @@ class GatewayApiTests {
         assertThat(content.toString()).isEqualTo("Hi 世界 END tail");
         assertThat(frames.get(frames.size() - 2)).contains("\"completion_tokens\":" + TOKENIZER.encode(TEXT).length);
         assertThat(frames.getLast()).isEqualTo("[DONE]");
+        // the second attempt told its worker which prompt tail is output already sent, with the same seed
+        GenerateRequest replay = java.util.stream.Stream.of(GatewayTestWorkers.W1.last, GatewayTestWorkers.W2.last)
+                .filter(java.util.Objects::nonNull).filter(g -> g.getReplayedTokens() > 0).findFirst().orElseThrow();
+        assertThat(replay.getReplayedTokens()).isEqualTo(5);
+        assertThat(replay.getSampling().getSeed()).isEqualTo(7L);
     }
 
     @Test

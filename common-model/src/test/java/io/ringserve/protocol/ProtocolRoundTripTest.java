@@ -70,6 +70,7 @@ class ProtocolRoundTripTest {
                 .setDeadline(Timestamp.newBuilder().setSeconds(1_790_000_000L).setNanos(123_000_000))
                 .setLogprobs(true)
                 .setTopLogprobs(20)
+                .setReplayedTokens(2)
                 .build();
     }
 

@@ -97,7 +97,10 @@ public final class GenerationRun {
                 .setSampling(sampling())
                 .setStopping(StoppingParameters.newBuilder().setMaxNewTokens(request.maxTokens() - generated.length))
                 .setLogprobs(request.logprobs())
-                .setTopLogprobs(request.topLogprobs());
+                .setTopLogprobs(request.topLogprobs())
+                // the tokens already streamed go back as prompt; the worker treats them as output and
+                // continues the seeded sampler after them, so the client's stream goes on unchanged
+                .setReplayedTokens(generated.length);
         for (int id : request.promptTokenIds()) {
             b.addPromptTokenIds(id);
         }

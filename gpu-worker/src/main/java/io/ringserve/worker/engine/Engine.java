@@ -180,6 +180,10 @@ public final class Engine implements AutoCloseable {
                         "prompt_token_ids");
             }
         }
+        if (r.replayed() >= r.prompt().length) {
+            return new Failed(ErrorCode.INVALID_REQUEST, "replayed_tokens (" + r.replayed() + ") must be smaller than the prompt ("
+                    + r.prompt().length + " tokens)", "replayed_tokens");
+        }
         long total = (long) r.prompt().length + r.stopping().maxNewTokens();
         if (total > contextLength) {
             return new Failed(ErrorCode.INVALID_REQUEST, "prompt (" + r.prompt().length + " tokens) + max new tokens (" + r.stopping().maxNewTokens()
@@ -595,9 +599,11 @@ public final class Engine implements AutoCloseable {
             this.arrival = arrival;
             this.sampler = Sampler.of(request.sampling());
             this.blocks = kv.newSequence();
-            this.promptLength = request.prompt().length;
-            this.tokens = Arrays.copyOf(request.prompt(), promptLength + request.stopping().maxNewTokens());
-            this.length = promptLength;
+            // replayed tokens sit at the end of the prompt but are output: penalties and usage treat them so
+            this.promptLength = request.prompt().length - request.replayed();
+            this.tokens = Arrays.copyOf(request.prompt(), request.prompt().length + request.stopping().maxNewTokens());
+            this.length = request.prompt().length;
+            this.sampler.skip(request.replayed());
         }
 
         /** Tokens not yet in the cache. */

@@ -17,6 +17,10 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
      */
     int sample(float[] logits, int[] history, int historyLength, int prompt);
 
+    /** Advances past {@code draws} samples already taken by an earlier attempt (one random draw per token). */
+    default void skip(int draws) {
+    }
+
     static Sampler of(SamplingParams p) {
         return p.isGreedy() ? new Greedy(p) : new Random(p, new SplittableRandom(p.seed()));
     }
@@ -32,6 +36,13 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
 
     /** Temperature sampling with the truncations of {@link SamplingParams}. */
     record Random(SamplingParams params, SplittableRandom rng) implements Sampler {
+        @Override
+        public void skip(int draws) {
+            for (int i = 0; i < draws; i++) {
+                rng.nextDouble();
+            }
+        }
+
         @Override
         public int sample(float[] logits, int[] history, int historyLength, int prompt) {
             Penalties.apply(params, logits, history, historyLength, prompt);

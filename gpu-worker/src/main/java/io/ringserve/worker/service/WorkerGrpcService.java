@@ -214,7 +214,7 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
             Instant call = Instant.now().plusNanos(callDeadline.timeRemaining(TimeUnit.NANOSECONDS));
             deadline = deadline == null || call.isBefore(deadline) ? call : deadline;
         }
-        return new EngineRequest(r.getRequestId(), prompt, sampling, stopping, topLogprobs, deadline);
+        return new EngineRequest(r.getRequestId(), prompt, sampling, stopping, topLogprobs, deadline, clampUnsigned(r.getReplayedTokens()));
     }
 
     private static long nextSeed() {

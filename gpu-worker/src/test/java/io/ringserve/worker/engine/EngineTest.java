@@ -133,6 +133,29 @@ class EngineTest {
     }
 
     @Test
+    void aReplayWithTheDeliveredTokensContinuesExactlyAsTheFirstAttempt() throws Exception {
+        try (Engine engine = engine(EngineSettings.defaults(), EngineObserver.NONE)) {
+            int[] p = prompt(77, 24);
+            // sampled with penalties: both the RNG position and the penalty counts must carry over
+            SamplingParams sampled = new SamplingParams(1.0, 0, 0.9, 0, 1.2, 0.5, 0.3, 4242);
+            int[] whole = solo(p, sampled, 30);
+            int delivered = 11;
+            int[] replayPrompt = java.util.Arrays.copyOf(p, p.length + delivered);
+            System.arraycopy(whole, 0, replayPrompt, p.length, delivered);
+            Collector c = new Collector();
+            engine.submit(new EngineRequest("replay", replayPrompt, sampled, new StoppingParams(30 - delivered, Set.of(), true), -1, null,
+                    delivered), c);
+            Finished f = assertInstanceOf(Finished.class, c.await());
+            assertArrayEquals(java.util.Arrays.copyOfRange(whole, delivered, 30), c.ids());
+            assertEquals(p.length, f.usage().promptTokens(), "replayed tokens are not prompt");
+
+            Collector bad = new Collector();
+            engine.submit(new EngineRequest("bad", p, sampled, new StoppingParams(5, Set.of(), true), -1, null, p.length), bad);
+            assertEquals("replayed_tokens", assertInstanceOf(Failed.class, bad.await()).param());
+        }
+    }
+
+    @Test
     void preemptionUnderATinyKvBudgetKeepsOutputsExact() throws Exception {
         AtomicInteger preemptions = new AtomicInteger();
         EngineObserver counting = new EngineObserver() {
