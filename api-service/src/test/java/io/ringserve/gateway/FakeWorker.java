@@ -42,6 +42,8 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     /** Counts down when any call is cancelled by the client side. */
     static volatile CountDownLatch cancelled = new CountDownLatch(1);
     volatile GenerateRequest last;
+    /** Reported in Info; empty means "not reported". */
+    volatile String tokenizerSha256 = "";
     final HealthStatusManager health = new HealthStatusManager();
     final Server server;
 
@@ -57,6 +59,7 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     @Override
     public void info(InfoRequest request, StreamObserver<InfoResponse> out) {
         out.onNext(InfoResponse.newBuilder().setModelId("tiny-ring").setContextLength(512).setMaxRunning(4)
+                .setTokenizerSha256(tokenizerSha256)
                 .setProtocolVersion(1).build());
         out.onCompleted();
     }

@@ -44,4 +44,38 @@ class GatewayWorkerPoolTests {
             worker.server.shutdownNow();
         }
     }
+
+    @Test
+    void aWorkerWithAnotherTokenizerIsKeptOutOfRotation() throws Exception {
+        FakeWorker other = new FakeWorker("127.0.0.1:8");
+        other.serving(true);
+        other.tokenizerSha256 = "0123456789abcdef";
+        FakeWorker same = new FakeWorker("127.0.0.1:9");
+        same.serving(true);
+        same.tokenizerSha256 = "fedcba9876543210";
+        GatewayProperties.Workers config = new GatewayProperties.Workers(List.of("127.0.0.1:8", "127.0.0.1:9"), null, 50051,
+                Duration.ofSeconds(30), Duration.ofMillis(20));
+        try (WorkerPool pool = new WorkerPool(config, a -> InProcessChannelBuilder.forName(a).directExecutor().build(),
+                CircuitBreakerRegistry.ofDefaults(), "FEDCBA9876543210")) {
+            pool.start();
+            long deadline = System.currentTimeMillis() + 3000;
+            while (pool.nodes().stream().anyMatch(n -> n.info() == null) && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            WorkerNode mismatched = pool.nodes().stream().filter(n -> n.address().endsWith(":8")).findFirst().orElseThrow();
+            WorkerNode matching = pool.nodes().stream().filter(n -> n.address().endsWith(":9")).findFirst().orElseThrow();
+            while (!matching.ready() && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(matching.ready()).isTrue();
+            assertThat(mismatched.ready()).isFalse();
+            assertThat(mismatched.incompatibility()).contains("another tokenizer").contains("cannot share one model id");
+            for (int i = 0; i < 4; i++) {
+                assertThat(pool.tryLease(Set.of()).node().address()).endsWith(":9");
+            }
+        } finally {
+            other.server.shutdownNow();
+            same.server.shutdownNow();
+        }
+    }
 }

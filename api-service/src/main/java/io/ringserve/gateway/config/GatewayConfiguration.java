@@ -47,8 +47,9 @@ public class GatewayConfiguration {
 
     @Bean(destroyMethod = "close")
     WorkerPool workerPool(GatewayProperties properties, WorkerChannelFactory channels,
-                          ObjectProvider<CircuitBreakerRegistry> breakers, GatewayMetrics metrics) {
-        WorkerPool pool = new WorkerPool(properties.workers(), channels, breakers.getIfAvailable(CircuitBreakerRegistry::ofDefaults));
+                          ObjectProvider<CircuitBreakerRegistry> breakers, GatewayMetrics metrics, ServedModel model) {
+        WorkerPool pool = new WorkerPool(properties.workers(), channels, breakers.getIfAvailable(CircuitBreakerRegistry::ofDefaults),
+                model.tokenizer().sha256());
         pool.start();
         Gauge.builder("ringserve.gateway.workers.ready", pool, p -> p.nodes().stream().mapToInt(WorkerNode::stateValue).sum())
                 .register(metrics.registry());

@@ -19,6 +19,7 @@ public final class WorkerNode {
     private volatile InfoResponse info;
     private volatile LoadResponse load = LoadResponse.getDefaultInstance();
     private volatile boolean serving;
+    private volatile String incompatibility;
 
     WorkerNode(String address, ManagedChannel channel, CircuitBreaker breaker) {
         this.address = address;
@@ -46,11 +47,18 @@ public final class WorkerNode {
 
     void serving(boolean serving) { this.serving = serving; }
 
+    boolean serving() { return serving; }
+
+    /** Why this worker may not serve this gateway's model (a different tokenizer), or null. */
+    public String incompatibility() { return incompatibility; }
+
+    void incompatibility(String reason) { this.incompatibility = reason; }
+
     AtomicInteger inFlight() { return inFlight; }
 
-    /** Healthy, informed, not draining, circuit not open. */
+    /** Healthy, informed, serving this gateway's model, not draining, circuit not open. */
     public boolean ready() {
-        return info != null && serving && !load.getDraining() && breaker.getState() != CircuitBreaker.State.OPEN
+        return info != null && incompatibility == null && serving && !load.getDraining() && breaker.getState() != CircuitBreaker.State.OPEN
                 && breaker.getState() != CircuitBreaker.State.FORCED_OPEN;
     }
 

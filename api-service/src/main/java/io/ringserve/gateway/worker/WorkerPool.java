@@ -41,11 +41,22 @@ public final class WorkerPool implements AutoCloseable {
     private final Map<String, WorkerNode> nodes = new ConcurrentHashMap<>();
     private final List<Runnable> capacityListeners = new CopyOnWriteArrayList<>();
     private final Disposable.Composite tasks = Disposables.composite();
+    private final String tokenizerSha256;
 
     public WorkerPool(GatewayProperties.Workers config, WorkerChannelFactory channels, CircuitBreakerRegistry breakers) {
+        this(config, channels, breakers, null);
+    }
+
+    /**
+     * @param tokenizerSha256 SHA-256 of the gateway's tokenizer.json; a worker whose Info reports another one
+     *                        serves a different model and is kept out of rotation (null: no check)
+     */
+    public WorkerPool(GatewayProperties.Workers config, WorkerChannelFactory channels, CircuitBreakerRegistry breakers,
+                      String tokenizerSha256) {
         this.config = config;
         this.channels = channels;
         this.breakers = breakers;
+        this.tokenizerSha256 = tokenizerSha256;
     }
 
     /** Starts discovery and polling. */
@@ -96,7 +107,7 @@ public final class WorkerPool implements AutoCloseable {
     private void poll(WorkerNode node) {
         if (node.info() == null) {
             node.stub().withDeadlineAfter(5, TimeUnit.SECONDS).info(InfoRequest.getDefaultInstance(),
-                    new Unary<>(node::info, e -> { }));
+                    new Unary<>(info -> accept(node, info), e -> { }));
         }
         node.stub().withDeadlineAfter(5, TimeUnit.SECONDS).load(LoadRequest.getDefaultInstance(),
                 new Unary<LoadResponse>(l -> {
@@ -105,9 +116,34 @@ public final class WorkerPool implements AutoCloseable {
                 }, e -> node.serving(false)));
         node.health().withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance(),
                 new Unary<HealthCheckResponse>(h -> {
-                    node.serving(h.getStatus() == HealthCheckResponse.ServingStatus.SERVING);
+                    boolean up = h.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
+                    if (up && !node.serving()) {
+                        node.info(null); // back after a restart: it may serve another model now, ask again
+                    }
+                    node.serving(up);
                     capacityChanged();
                 }, e -> node.serving(false)));
+    }
+
+    /** Records a worker's Info; one that tokenizes differently serves another model and is never ready. */
+    private void accept(WorkerNode node, InfoResponse info) {
+        String theirs = info.getTokenizerSha256();
+        String reason = null;
+        if (tokenizerSha256 != null && !theirs.isEmpty() && !theirs.equalsIgnoreCase(tokenizerSha256)) {
+            reason = "worker " + node.address() + " serves model '" + info.getModelId() + "' with another tokenizer (sha256 "
+                    + abbreviate(theirs) + ", this gateway's is " + abbreviate(tokenizerSha256)
+                    + "): workers of different models cannot share one model id";
+            if (!reason.equals(node.incompatibility())) {
+                log.warn("{}; it is kept out of rotation", reason);
+            }
+        }
+        node.incompatibility(reason);
+        node.info(info);
+        capacityChanged();
+    }
+
+    private static String abbreviate(String sha) {
+        return sha.length() > 12 ? sha.substring(0, 12) + "…" : sha;
     }
 
     /** Takes a slot on the best ready worker, preferring ones not in {@code avoid}; null when none has room. */
