@@ -196,14 +196,7 @@ public record BailingMoeConfig(
 
     /** Every message starts with the file name, whichever check raised it. */
     static BailingMoeConfig parseNamingSource(JsonFields f) {
-        try {
-            return parse(f);
-        } catch (ConfigException e) {
-            if (e.getMessage().startsWith(f.source())) {
-                throw e;
-            }
-            throw new ConfigException(f.source() + ": " + e.getMessage(), e);
-        }
+        return f.namingSource(BailingMoeConfig::parse);
     }
 
     private static BailingMoeConfig parse(JsonFields f) {

@@ -201,14 +201,7 @@ public record BailingMoeV2Config(
 
     /** Every message starts with the file name, whichever check raised it. */
     static BailingMoeV2Config parseNamingSource(JsonFields f) {
-        try {
-            return parse(f);
-        } catch (ConfigException e) {
-            if (e.getMessage().startsWith(f.source())) {
-                throw e;
-            }
-            throw new ConfigException(f.source() + ": " + e.getMessage(), e);
-        }
+        return f.namingSource(BailingMoeV2Config::parse);
     }
 
     private static BailingMoeV2Config parse(JsonFields f) {

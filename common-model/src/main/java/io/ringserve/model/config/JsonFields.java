@@ -171,6 +171,18 @@ final class JsonFields {
         return new JsonFields(source + " " + key, n);
     }
 
+    /** Runs a parser so that every ConfigException it raises starts with this file's name. */
+    <T> T namingSource(java.util.function.Function<JsonFields, T> parser) {
+        try {
+            return parser.apply(this);
+        } catch (ConfigException e) {
+            if (e.getMessage().startsWith(source)) {
+                throw e;
+            }
+            throw new ConfigException(source + ": " + e.getMessage(), e);
+        }
+    }
+
     ConfigException bad(String key, String expected, JsonNode actual) {
         return new ConfigException(source + ": " + key + " must be " + expected + ", got " + actual);
     }
