@@ -28,7 +28,9 @@ import tools.jackson.databind.json.JsonMapper;
 
 /** The OpenAI endpoints: chat completions, completions, models. */
 public final class OpenAiHandler {
-    private static final JsonMapper JSON = JsonMapper.builder().build();
+    // 1.5 for an integer field is an error, not 1
+    private static final JsonMapper JSON = JsonMapper.builder()
+            .disable(tools.jackson.databind.DeserializationFeature.ACCEPT_FLOAT_AS_INT).build();
     private static final String KEEP_ALIVE = ": keep-alive\n\n";
 
     private final ServedModel model;
@@ -74,7 +76,23 @@ public final class OpenAiHandler {
                 .onErrorResume(ApiException.class, OpenAiHandler::error);
     }
 
+    /** Any other path or method under {@code /v1}: 405 on a known path, else 404, with an OpenAI error body. */
+    public Mono<ServerResponse> notFound(ServerRequest request) {
+        String path = request.path();
+        if (path.equals("/v1/chat/completions") || path.equals("/v1/completions") || path.equals("/v1/models")) {
+            return error(new ApiException(HttpStatus.METHOD_NOT_ALLOWED, "invalid_request_error",
+                    request.method().name() + " is not allowed on " + path, null, "method_not_allowed", null));
+        }
+        return error(new ApiException(HttpStatus.NOT_FOUND, "invalid_request_error",
+                "Unknown request URL: " + request.method().name() + " " + path, null, "unknown_url", null));
+    }
+
     private Mono<byte[]> body(ServerRequest request) {
+        MediaType type = request.headers().contentType().orElse(null);
+        if (type != null && !type.isCompatibleWith(MediaType.APPLICATION_JSON) && !"json".equals(type.getSubtypeSuffix())) {
+            return Mono.error(new ApiException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, "invalid_request_error",
+                    "Content-Type must be application/json but was " + type, null, "unsupported_media_type", null));
+        }
         long max = properties.limits().maxBodyBytes();
         if (request.headers().contentLength().orElse(-1) > max) {
             return Mono.error(tooLarge(max));
@@ -98,7 +116,11 @@ public final class OpenAiHandler {
 
     private static <T> T parse(byte[] body, Class<T> type) {
         try {
-            return JSON.readValue(body, type);
+            T value = JSON.readValue(body, type);
+            if (value == null) {
+                throw ApiException.invalid(null, "request body must be a JSON object");
+            }
+            return value;
         } catch (DatabindException e) {
             String param = e.getPath().stream().map(r -> r.getPropertyName() != null ? r.getPropertyName()
                     : "[" + r.getIndex() + "]").reduce((a, b) -> b.startsWith("[") ? a + b : a + "." + b).orElse(null);

@@ -85,6 +85,9 @@ public class GatewayConfiguration {
                 .GET("/v1/models", apiPort, handler::models)
                 .POST("/v1/chat/completions", apiPort, handler::chat)
                 .POST("/v1/completions", apiPort, handler::completion)
+                // everything else under /v1: an OpenAI error body, not the framework's
+                .route(org.springframework.web.reactive.function.server.RequestPredicates.path("/v1/**").and(apiPort),
+                        handler::notFound)
                 .filter(auth)
                 .build();
     }

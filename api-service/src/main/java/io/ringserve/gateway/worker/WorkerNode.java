@@ -6,6 +6,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.ringserve.protocol.v1.InfoResponse;
 import io.ringserve.protocol.v1.LoadResponse;
 import io.ringserve.protocol.v1.WorkerGrpc;
+import java.time.Instant;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** One worker as the gateway sees it: channel, last polled state, requests in flight, circuit breaker. */
@@ -19,7 +20,17 @@ public final class WorkerNode {
     private volatile InfoResponse info;
     private volatile LoadResponse load = LoadResponse.getDefaultInstance();
     private volatile boolean serving;
+    private volatile LastError lastError;
     private volatile String incompatibility;
+
+    /**
+     * The most recent failure seen for this worker (a failed poll or a call the circuit breaker counted).
+     *
+     * @param message what failed
+     * @param at      when
+     */
+    public record LastError(String message, Instant at) {
+    }
 
     WorkerNode(String address, ManagedChannel channel, CircuitBreaker breaker) {
         this.address = address;
@@ -27,6 +38,8 @@ public final class WorkerNode {
         this.stub = WorkerGrpc.newStub(channel);
         this.health = HealthGrpc.newStub(channel);
         this.breaker = breaker;
+        breaker.getEventPublisher().onError(e -> error(e.getThrowable() == null ? "call failed"
+                : String.valueOf(e.getThrowable().getMessage())));
     }
 
     public String address() { return address; }
@@ -47,7 +60,19 @@ public final class WorkerNode {
 
     void serving(boolean serving) { this.serving = serving; }
 
-    boolean serving() { return serving; }
+    /** The last Load answer (all zero before the first). */
+    public LoadResponse load() { return load; }
+
+    /** Calls this gateway has running on the worker now. */
+    public int inFlightCount() { return inFlight.get(); }
+
+    /** The most recent failure, or null. */
+    public LastError lastError() { return lastError; }
+
+    void error(String message) { this.lastError = new LastError(message, Instant.now()); }
+
+    /** Whether the last gRPC health check answered SERVING. */
+    public boolean serving() { return serving; }
 
     /** Why this worker may not serve this gateway's model (a different tokenizer), or null. */
     public String incompatibility() { return incompatibility; }

@@ -113,7 +113,7 @@ public final class WorkerPool implements AutoCloseable {
                 new Unary<LoadResponse>(l -> {
                     node.load(l);
                     capacityChanged();
-                }, e -> node.serving(false)));
+                }, e -> pollFailed(node, "Load", e)));
         node.health().withDeadlineAfter(5, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance(),
                 new Unary<HealthCheckResponse>(h -> {
                     boolean up = h.getStatus() == HealthCheckResponse.ServingStatus.SERVING;
@@ -122,7 +122,14 @@ public final class WorkerPool implements AutoCloseable {
                     }
                     node.serving(up);
                     capacityChanged();
-                }, e -> node.serving(false)));
+                }, e -> pollFailed(node, "health check", e)));
+    }
+
+    /** A failed poll: the worker is not serving, and the console shows why. */
+    private static void pollFailed(WorkerNode node, String what, Throwable e) {
+        node.serving(false);
+        io.grpc.Status s = io.grpc.Status.fromThrowable(e);
+        node.error(what + " failed: " + s.getCode() + (s.getDescription() == null ? "" : " (" + s.getDescription() + ")"));
     }
 
     /** Records a worker's Info; one that tokenizes differently serves another model and is never ready. */

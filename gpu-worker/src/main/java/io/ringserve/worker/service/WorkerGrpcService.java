@@ -174,10 +174,14 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
      */
     EngineRequest toEngineRequest(GenerateRequest r, Deadline callDeadline) throws InvalidRequestException {
         int[] prompt = new int[r.getPromptTokenIdsCount()];
+        // replayed tokens are the model's own earlier output: it may sample any row of its (padded) embedding,
+        // beyond the tokenizer's vocabulary, and a replay must accept what it sampled
+        long replayedFrom = prompt.length - Math.min(prompt.length, Integer.toUnsignedLong(r.getReplayedTokens()));
         for (int i = 0; i < prompt.length; i++) {
             long id = Integer.toUnsignedLong(r.getPromptTokenIds(i));
-            if (id >= info.getVocabSize()) {
-                throw new InvalidRequestException("prompt token id " + id + " (position " + i + ") is outside the vocabulary [0, " + info.getVocabSize()
+            long vocab = i >= replayedFrom ? info.getShape().getVocabSize() : info.getVocabSize();
+            if (id >= vocab) {
+                throw new InvalidRequestException("prompt token id " + id + " (position " + i + ") is outside the vocabulary [0, " + vocab
                         + ")", "prompt_token_ids");
             }
             prompt[i] = (int) id;
