@@ -78,4 +78,39 @@ class GatewayWorkerPoolTests {
             same.server.shutdownNow();
         }
     }
+
+    @Test
+    void aWorkerThatWasAwayForSecondsIsSeenAtTheNextPoll() throws Exception {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0)) {
+            port = probe.getLocalPort();
+        }
+        String address = "127.0.0.1:" + port;
+        GatewayProperties.Workers config = new GatewayProperties.Workers(List.of(address), null, 50051,
+                Duration.ofSeconds(30), Duration.ofMillis(50));
+        FakeWorker fake = new FakeWorker("away-" + port);
+        fake.serving(true);
+        io.grpc.Server server = null;
+        try (WorkerPool pool = new WorkerPool(config,
+                a -> io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder.forTarget(a).usePlaintext().build(),
+                CircuitBreakerRegistry.ofDefaults())) {
+            pool.start();
+            // nothing listens for 6 s: left alone, gRPC's reconnect backoff would now wait several seconds
+            Thread.sleep(6000);
+            assertThat(pool.anyReady()).isFalse();
+            server = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(new java.net.InetSocketAddress("127.0.0.1", port))
+                    .addService(fake).addService(fake.health.getHealthService()).build().start();
+            long start = System.nanoTime();
+            long deadline = start + Duration.ofMillis(1500).toNanos();
+            while (!pool.anyReady() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(pool.anyReady()).as("ready within 1.5 s of the worker coming back").isTrue();
+        } finally {
+            if (server != null) {
+                server.shutdownNow();
+            }
+            fake.server.shutdownNow();
+        }
+    }
 }

@@ -129,6 +129,11 @@ public final class WorkerPool implements AutoCloseable {
     private static void pollFailed(WorkerNode node, String what, Throwable e) {
         node.serving(false);
         io.grpc.Status s = io.grpc.Status.fromThrowable(e);
+        if (s.getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+            // gRPC backs off reconnects up to minutes; the poll interval is the retry pace we want, so a
+            // restarted worker is seen at the next poll however long it was away
+            node.channel().resetConnectBackoff();
+        }
         node.error(what + " failed: " + s.getCode() + (s.getDescription() == null ? "" : " (" + s.getDescription() + ")"));
     }
 
