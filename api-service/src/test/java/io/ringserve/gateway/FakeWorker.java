@@ -44,6 +44,8 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     volatile GenerateRequest last;
     /** Reported in Info; empty means "not reported". */
     volatile String tokenizerSha256 = "";
+    /** Reported in Info as the architecture. */
+    volatile String architecture = "BailingMoeV2ForCausalLM";
     final HealthStatusManager health = new HealthStatusManager();
     final Server server;
 
@@ -59,7 +61,7 @@ final class FakeWorker extends WorkerGrpc.WorkerImplBase {
     @Override
     public void info(InfoRequest request, StreamObserver<InfoResponse> out) {
         out.onNext(InfoResponse.newBuilder().setModelId("tiny-ring").setContextLength(512).setMaxRunning(4)
-                .setTokenizerSha256(tokenizerSha256)
+                .setTokenizerSha256(tokenizerSha256).setArchitecture(architecture)
                 .setProtocolVersion(1).build());
         out.onCompleted();
     }

@@ -140,7 +140,11 @@ class GatewayApiTests {
                 .expectBody().jsonPath("$.error.code").isEqualTo("invalid_api_key");
         client.get().uri("/v1/models").header("Authorization", "Bearer wrong").exchange().expectStatus().isUnauthorized();
         client.get().uri("/v1/models").header("Authorization", "Bearer sk-test").exchange().expectStatus().isOk()
-                .expectBody().jsonPath("$.data[0].id").isEqualTo("tiny-ring");
+                .expectBody().jsonPath("$.data[0].id").isEqualTo("tiny-ring")
+                // which model the workers behind the id serve, from their Info
+                .jsonPath("$.data[0].root").isEqualTo("tiny-ring")
+                .jsonPath("$.data[0].ringserve.architecture").isEqualTo("BailingMoeV2ForCausalLM")
+                .jsonPath("$.data[0].ringserve.workers_known").isEqualTo(2);
     }
 
     @Test

@@ -113,4 +113,42 @@ class GatewayWorkerPoolTests {
             fake.server.shutdownNow();
         }
     }
+
+    @Test
+    void aWorkerOfAnotherArchitectureCannotJoinThePool() throws Exception {
+        FakeWorker first = new FakeWorker("127.0.0.1:11");
+        first.serving(true);
+        GatewayProperties.Workers config = new GatewayProperties.Workers(List.of("127.0.0.1:11", "127.0.0.1:12"), null, 50051,
+                Duration.ofSeconds(30), Duration.ofMillis(20));
+        FakeWorker later = null;
+        try (WorkerPool pool = new WorkerPool(config, a -> InProcessChannelBuilder.forName(a).directExecutor().build(),
+                CircuitBreakerRegistry.ofDefaults())) {
+            pool.start();
+            long deadline = System.currentTimeMillis() + 3000;
+            while (!pool.anyReady() && System.currentTimeMillis() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(pool.servedModel().getArchitecture()).isEqualTo("BailingMoeV2ForCausalLM");
+            // a Ring-lite worker comes up behind the same model id
+            later = new FakeWorker("127.0.0.1:12");
+            later.architecture = "BailingMoeForCausalLM";
+            later.serving(true);
+            WorkerNode node = null;
+            while (System.currentTimeMillis() < deadline + 3000) {
+                node = pool.nodes().stream().filter(n -> n.address().endsWith(":12") && n.info() != null).findFirst().orElse(null);
+                if (node != null) {
+                    break;
+                }
+                Thread.sleep(20);
+            }
+            assertThat(node).isNotNull();
+            assertThat(node.ready()).isFalse();
+            assertThat(node.incompatibility()).contains("BailingMoeForCausalLM").contains("cannot share one model id");
+        } finally {
+            first.server.shutdownNow();
+            if (later != null) {
+                later.server.shutdownNow();
+            }
+        }
+    }
 }

@@ -6,6 +6,9 @@ import io.ringserve.gateway.model.ServedModel;
 import io.ringserve.gateway.observability.GatewayMetrics;
 import io.ringserve.gateway.security.KeyLimiter;
 import io.ringserve.gateway.worker.GenerationRun;
+import io.ringserve.gateway.worker.WorkerNode;
+import io.ringserve.gateway.worker.WorkerPool;
+import io.ringserve.protocol.v1.InfoResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,9 +42,11 @@ public final class OpenAiHandler {
     private final AdmissionQueue admission;
     private final GatewayMetrics metrics;
     private final KeyLimiter limiter;
+    private final WorkerPool pool;
 
     public OpenAiHandler(ServedModel model, GatewayProperties properties, RequestValidator validator,
-                         AdmissionQueue admission, GatewayMetrics metrics, KeyLimiter limiter) {
+                         AdmissionQueue admission, GatewayMetrics metrics, KeyLimiter limiter, WorkerPool pool) {
+        this.pool = pool;
         this.model = model;
         this.properties = properties;
         this.validator = validator;
@@ -57,7 +62,18 @@ public final class OpenAiHandler {
         m.put("object", "model");
         m.put("created", 0);
         m.put("owned_by", "ring-serve");
-        m.put("max_model_len", model.contextLength());
+        m.put("max_model_len", pool.contextLength(model.contextLength()));
+        InfoResponse served = pool.servedModel();
+        if (served != null) {
+            // which checkpoint the workers behind this id run (vLLM reports it as "root")
+            m.put("root", served.getModelId());
+            Map<String, Object> details = new LinkedHashMap<>();
+            details.put("architecture", served.getArchitecture());
+            details.put("backend", served.getBackend().name().toLowerCase(java.util.Locale.ROOT));
+            details.put("workers_ready", pool.nodes().stream().filter(WorkerNode::ready).count());
+            details.put("workers_known", pool.nodes().size());
+            m.put("ringserve", details);
+        }
         return json(HttpStatus.OK, Map.of("object", "list", "data", List.of(m)));
     }
 

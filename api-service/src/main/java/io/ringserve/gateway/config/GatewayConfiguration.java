@@ -74,7 +74,7 @@ public class GatewayConfiguration {
                                                 AdmissionQueue admission, GatewayMetrics metrics, Environment environment) {
         RequestValidator validator = new RequestValidator(model, properties, () -> pool.contextLength(model.contextLength()));
         OpenAiHandler handler = new OpenAiHandler(model, properties, validator, admission, metrics,
-                new KeyLimiter(properties.limits(), metrics));
+                new KeyLimiter(properties.limits(), metrics), pool);
         ApiKeyFilter auth = new ApiKeyFilter(properties.apiKeys(), properties.apiKeysFile(), metrics);
         // the API answers on the server port only, not on the management port
         RequestPredicate apiPort = request -> {

@@ -42,6 +42,8 @@ public final class WorkerPool implements AutoCloseable {
     private final List<Runnable> capacityListeners = new CopyOnWriteArrayList<>();
     private final Disposable.Composite tasks = Disposables.composite();
     private final String tokenizerSha256;
+    /** Info of the first compatible worker: every other worker must serve the same architecture and shape. */
+    private volatile InfoResponse reference;
 
     public WorkerPool(GatewayProperties.Workers config, WorkerChannelFactory channels, CircuitBreakerRegistry breakers) {
         this(config, channels, breakers, null);
@@ -145,13 +147,39 @@ public final class WorkerPool implements AutoCloseable {
             reason = "worker " + node.address() + " serves model '" + info.getModelId() + "' with another tokenizer (sha256 "
                     + abbreviate(theirs) + ", this gateway's is " + abbreviate(tokenizerSha256)
                     + "): workers of different models cannot share one model id";
-            if (!reason.equals(node.incompatibility())) {
-                log.warn("{}; it is kept out of rotation", reason);
+        }
+        if (reason == null) {
+            synchronized (this) {
+                if (reference == null) {
+                    reference = info;
+                } else if (!sameModel(reference, info)) {
+                    reason = "worker " + node.address() + " serves " + describe(info) + " but this pool serves " + describe(reference)
+                            + ": workers of different models cannot share one model id";
+                }
             }
+        }
+        if (reason != null && !reason.equals(node.incompatibility())) {
+            log.warn("{}; it is kept out of rotation", reason);
         }
         node.incompatibility(reason);
         node.info(info);
         capacityChanged();
+    }
+
+    /** Same architecture and dimensions (the tokenizer is checked separately). */
+    static boolean sameModel(InfoResponse a, InfoResponse b) {
+        return a.getArchitecture().equals(b.getArchitecture()) && a.getShape().equals(b.getShape());
+    }
+
+    private static String describe(InfoResponse i) {
+        var s = i.getShape();
+        return "'" + i.getModelId() + "' (" + i.getArchitecture() + ", " + s.getNumLayers() + " layers, hidden " + s.getHiddenSize() + ", "
+                + s.getNumExperts() + " experts)";
+    }
+
+    /** What the workers of this pool serve, once one has answered Info; null before. */
+    public InfoResponse servedModel() {
+        return reference;
     }
 
     private static String abbreviate(String sha) {
