@@ -25,10 +25,15 @@ class GatewayHealthTests {
     }
 
     @Test
-    void prometheusMetricsOnManagementPort() {
+    void prometheusMetricsOnManagementPort() throws Exception {
+        awaitReadiness(200);
         management().get().uri("/actuator/prometheus").exchange().expectStatus().isOk()
                 .expectBody(String.class).value(body -> org.assertj.core.api.Assertions.assertThat(body)
-                        .contains("ringserve_gateway_queue_size").contains("ringserve_gateway_workers_ready"));
+                        .contains("ringserve_gateway_queue_size").contains("ringserve_gateway_workers_ready")
+                        // one series per worker
+                        .containsPattern("ringserve_gateway_worker_ready\\{[^}]*worker=\"w[12]:1\"[^}]*} 1")
+                        .containsPattern("ringserve_gateway_worker_in_flight\\{[^}]*worker=")
+                        .containsPattern("ringserve_gateway_worker_kv_usage\\{[^}]*worker="));
     }
 
     @Test

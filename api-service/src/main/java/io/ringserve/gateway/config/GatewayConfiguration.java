@@ -9,6 +9,7 @@ import io.ringserve.gateway.api.OpenAiHandler;
 import io.ringserve.gateway.api.RequestValidator;
 import io.ringserve.gateway.model.ServedModel;
 import io.ringserve.gateway.observability.GatewayMetrics;
+import io.ringserve.gateway.observability.WorkerStateMetrics;
 import io.ringserve.gateway.observability.WorkersHealthIndicator;
 import io.ringserve.gateway.security.ApiKeyFilter;
 import io.ringserve.gateway.security.KeyLimiter;
@@ -55,6 +56,11 @@ public class GatewayConfiguration {
                 .register(metrics.registry());
         Gauge.builder("ringserve.gateway.workers.known", pool, p -> p.nodes().size()).register(metrics.registry());
         return pool;
+    }
+
+    @Bean(destroyMethod = "close")
+    WorkerStateMetrics workerStateMetrics(WorkerPool pool, GatewayProperties properties, GatewayMetrics metrics) {
+        return new WorkerStateMetrics(pool, metrics.registry(), properties.workers().pollInterval());
     }
 
     @Bean
