@@ -8,7 +8,6 @@ import io.ringserve.model.tokenizer.Tokenizer;
 import io.ringserve.model.tokenizer.TokenizerConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -57,11 +56,6 @@ public record ServedModel(String id, Tokenizer tokenizer, ChatTemplate template,
         if (template == null) {
             throw new IllegalStateException("the model has no chat template");
         }
-        Map<String, Object> variables = new HashMap<>(kwargs);
-        variables.put("messages", messages);
-        variables.put("add_generation_prompt", true);
-        variables.put("bos_token", config.bosToken());
-        variables.put("eos_token", config.eosToken());
-        return template.render(variables);
+        return template.renderConversation(messages, kwargs, config.bosToken(), config.eosToken());
     }
 }

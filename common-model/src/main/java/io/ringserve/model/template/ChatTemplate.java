@@ -1,6 +1,7 @@
 package io.ringserve.model.template;
 
 import java.time.Clock;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,6 +44,29 @@ public final class ChatTemplate {
      */
     public String render(Map<String, ?> variables) {
         return render(variables, Clock.systemDefaultZone());
+    }
+
+    /**
+     * Renders a conversation for generation, as transformers' {@code apply_chat_template(...,
+     * add_generation_prompt=True)} does: the extra keyword arguments, then {@code messages}, the generation
+     * prompt flag and the special tokens. A special token the tokenizer does not define stays undefined
+     * (rendering as nothing), never None.
+     *
+     * @param kwargs   extra template variables (e.g. chat_template_kwargs); may be empty
+     * @param bosToken null when the tokenizer has none
+     * @param eosToken null when the tokenizer has none
+     */
+    public String renderConversation(List<? extends Map<String, ?>> messages, Map<String, ?> kwargs, String bosToken, String eosToken) {
+        Map<String, Object> variables = new HashMap<>(kwargs);
+        variables.put("messages", messages);
+        variables.put("add_generation_prompt", true);
+        if (bosToken != null) {
+            variables.put("bos_token", bosToken);
+        }
+        if (eosToken != null) {
+            variables.put("eos_token", eosToken);
+        }
+        return render(variables);
     }
 
     /** Renders with {@code strftime_now} reading the given clock. */

@@ -235,4 +235,14 @@ class ChatTemplateLanguageTest {
         assertEquals("a;", t.render(Map.of("messages", List.of(Map.of("role", "a")))));
         assertEquals("b;c;", t.render(Map.of("messages", List.of(Map.of("role", "b"), Map.of("role", "c")))));
     }
+
+    @Test
+    void aConversationGetsTheGenerationPromptKwargsAndOnlyTheSpecialTokensTheTokenizerHas() {
+        ChatTemplate t = ChatTemplate.compile("{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
+                + "{% if add_generation_prompt %}<gen{{ '/think' if enable_thinking else '' }}>{% endif %}{{ eos_token }}");
+        List<Map<String, Object>> messages = List.of(Map.of("role", "user", "content", "hi"));
+        assertEquals("<s>[user:hi]<gen/think></s>", t.renderConversation(messages, Map.of("enable_thinking", true), "<s>", "</s>"));
+        // an undefined special token renders as nothing, as in transformers, not as "None"
+        assertEquals("[user:hi]<gen>", t.renderConversation(messages, Map.of(), null, null));
+    }
 }

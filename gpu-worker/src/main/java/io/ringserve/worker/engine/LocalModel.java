@@ -11,7 +11,6 @@ import io.ringserve.worker.reference.ReferenceForward;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -106,12 +105,7 @@ public final class LocalModel implements AutoCloseable {
         if (tc.chatTemplate() == null) {
             throw new ConfigException(dir.resolve("tokenizer_config.json") + ": chat_template is missing");
         }
-        Map<String, Object> vars = new HashMap<>();
-        vars.put("messages", messages);
-        vars.put("add_generation_prompt", true);
-        vars.put("bos_token", tc.bosToken() == null ? "" : tc.bosToken());
-        vars.put("eos_token", tc.eosToken() == null ? "" : tc.eosToken());
-        return ChatTemplate.compile(tc.chatTemplate()).render(vars);
+        return ChatTemplate.compile(tc.chatTemplate()).renderConversation(messages, Map.of(), tc.bosToken(), tc.eosToken());
     }
 
     @Override
