@@ -47,11 +47,7 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
         public int sample(float[] logits, int[] history, int historyLength, int prompt) {
             Penalties.apply(params, logits, history, historyLength, prompt);
             int vocab = logits.length;
-            Integer[] order = new Integer[vocab];
-            for (int i = 0; i < vocab; i++) {
-                order[i] = i;
-            }
-            Arrays.sort(order, (a, b) -> logits[b] != logits[a] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+            int[] order = descendingOrder(logits);
             int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
             double[] probs = new double[keep]; // descending by logit
             double max = logits[order[0]] / params.temperature();
@@ -95,6 +91,26 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
             }
             return order[cut - 1];
         }
+    }
+
+    /**
+     * Token ids by descending logit, the lower id first among equal logits (NaN first, -0.0 equal to 0.0).
+     * One primitive sort of packed (order-preserving logit bits, id) keys: no boxing on the sampling path,
+     * where the vocabulary has 157K entries.
+     */
+    static int[] descendingOrder(float[] logits) {
+        long[] keys = new long[logits.length];
+        for (int i = 0; i < logits.length; i++) {
+            int bits = Float.floatToIntBits(logits[i] + 0.0f); // + 0.0f folds -0.0 into 0.0
+            bits ^= (bits >> 31) & 0x7fffffff;                  // signed ints now order like the floats
+            keys[i] = ((long) ~bits << 32) | i;                 // ~ reverses: the largest logit sorts first
+        }
+        Arrays.sort(keys);
+        int[] order = new int[keys.length];
+        for (int i = 0; i < keys.length; i++) {
+            order[i] = (int) keys[i];
+        }
+        return order;
     }
 
     static int argmax(float[] logits) {

@@ -1,5 +1,6 @@
 package io.ringserve.worker.engine;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.ringserve.model.sampling.SamplingParams;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class SamplerTest {
@@ -90,5 +92,31 @@ class SamplerTest {
         assertTrue(e.getMessage().startsWith("temperature"));
         e = assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1, 0, 0, 0, 1, 0, 0, 0));
         assertTrue(e.getMessage().startsWith("top_p"));
+    }
+
+    @Test
+    void candidatesAreOrderedByLogitThenByIdEvenWithTiesZerosAndNaN() {
+        SplittableRandom rng = new SplittableRandom(11);
+        for (int round = 0; round < 50; round++) {
+            float[] logits = new float[1 + rng.nextInt(3000)];
+            for (int i = 0; i < logits.length; i++) {
+                logits[i] = switch (rng.nextInt(10)) {
+                    case 0 -> 0.0f;
+                    case 1 -> -0.0f;
+                    case 2 -> Float.NaN;
+                    case 3 -> Float.NEGATIVE_INFINITY;
+                    case 4 -> Float.POSITIVE_INFINITY;
+                    case 5 -> 1.5f; // many exact ties
+                    default -> (float) rng.nextGaussian() * 8;
+                };
+            }
+            Integer[] expected = new Integer[logits.length];
+            for (int i = 0; i < logits.length; i++) {
+                expected[i] = i;
+            }
+            java.util.Arrays.sort(expected,
+                    (a, b) -> logits[b] != logits[a] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
+            assertArrayEquals(java.util.Arrays.stream(expected).mapToInt(Integer::intValue).toArray(), Sampler.descendingOrder(logits));
+        }
     }
 }
