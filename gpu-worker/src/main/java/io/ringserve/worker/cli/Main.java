@@ -347,8 +347,8 @@ public final class Main {
     }
 
     private static void deleteQuietly(Path root) {
-        try (var walk = Files.walk(root)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        try {
+            SyntheticCheckpoint.deleteTree(root);
         } catch (IOException ignored) {
             // a temp folder left behind is harmless
         }

@@ -168,7 +168,8 @@ public final class SyntheticCheckpoint {
         }
     }
 
-    private static void deleteTree(Path root) throws IOException {
+    /** Deletes a directory and everything below it; a missing one is fine. */
+    public static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) {
             return;
         }
