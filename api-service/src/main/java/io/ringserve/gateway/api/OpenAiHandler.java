@@ -285,20 +285,18 @@ public final class OpenAiHandler {
     }
 
     private Map<String, Object> chunk(GenerationRequest r, String id, long created, Map<String, Object> delta, String finish) {
-        Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("index", 0);
-        choice.put("delta", delta);
-        choice.put("logprobs", null);
-        choice.put("finish_reason", finish);
-        Map<String, Object> m = header(r, id, created, true);
-        m.put("choices", List.of(choice));
-        return m;
+        return streamChunk(r, id, created, "delta", delta, finish);
     }
 
     private Map<String, Object> textChunk(GenerationRequest r, String id, long created, String text, String finish) {
+        return streamChunk(r, id, created, "text", text, finish);
+    }
+
+    /** One streamed choice: chat chunks carry a {@code delta}, completion chunks a {@code text}. */
+    private Map<String, Object> streamChunk(GenerationRequest r, String id, long created, String key, Object value, String finish) {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
-        choice.put("text", text);
+        choice.put(key, value);
         choice.put("logprobs", null);
         choice.put("finish_reason", finish);
         Map<String, Object> m = header(r, id, created, true);

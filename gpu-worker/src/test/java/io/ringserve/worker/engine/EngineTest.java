@@ -23,7 +23,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -88,12 +87,7 @@ class EngineTest {
     }
 
     static int[] prompt(long seed, int length) {
-        SplittableRandom rng = new SplittableRandom(seed);
-        int[] p = new int[length];
-        for (int i = 0; i < length; i++) {
-            p[i] = rng.nextInt(1536);
-        }
-        return p;
+        return Golden.randomPrompt(seed, length);
     }
 
     /** What one request produces alone, through the plain single-sequence generator. */

@@ -54,6 +54,16 @@ public final class Golden {
         }
     }
 
+    /** Seeded random prompt ids among the fixture tokenizer's 1536 BPE entries (no special tokens). */
+    public static int[] randomPrompt(long seed, int length) {
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(seed);
+        int[] p = new int[length];
+        for (int i = 0; i < length; i++) {
+            p[i] = rng.nextInt(1536);
+        }
+        return p;
+    }
+
     static int[] ints(JsonNode array) {
         int[] out = new int[array.size()];
         for (int i = 0; i < out.length; i++) {

@@ -27,7 +27,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -105,12 +104,7 @@ abstract class WorkerTestSupport {
     }
 
     static int[] prompt(long seed, int length) {
-        SplittableRandom rng = new SplittableRandom(seed);
-        int[] p = new int[length];
-        for (int i = 0; i < length; i++) {
-            p[i] = rng.nextInt(1536);
-        }
-        return p;
+        return Golden.randomPrompt(seed, length);
     }
 
     /** What the single-sequence generator produces for this prompt alone: the reference for engine output. */
