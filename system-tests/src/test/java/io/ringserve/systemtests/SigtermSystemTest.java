@@ -108,6 +108,7 @@ class SigtermSystemTest {
         AtomicInteger streaming = new AtomicInteger();
         Map<SseStream.Outcome, Integer> inflight = new EnumMap<>(SseStream.Outcome.class);
         Map<String, Integer> later = new LinkedHashMap<>();
+        List<String> details = new ArrayList<>();
         Duration notReady;
         long exitMs;
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -122,6 +123,7 @@ class SigtermSystemTest {
                         LoadSystemTest.chat("late", 4, false), Duration.ofSeconds(30), -1);
                 String kind = r.outcome() == SseStream.Outcome.HTTP_ERROR ? "HTTP " + r.status() : r.outcome().name();
                 later.merge(kind, 1, Integer::sum);
+                details.add(kind + ": " + r.detail());
             }
             for (Future<SseStream.Result> f : first) {
                 inflight.merge(f.get().outcome(), 1, Integer::sum);
@@ -137,7 +139,7 @@ class SigtermSystemTest {
         Figures.record("gateway SIGTERM", figures);
         assertEquals(Map.of(SseStream.Outcome.FINISHED, n), inflight, "every in-flight stream completes");
         for (String k : later.keySet()) {
-            assertTrue(k.equals("CONNECT_FAILED") || k.equals("HTTP 503") || k.equals("FINISHED"), "late request: " + later);
+            assertTrue(k.equals("CONNECT_FAILED") || k.equals("HTTP 503") || k.equals("FINISHED"), "late request: " + later + " " + details);
         }
         cluster.startGateway();
         cluster.awaitGatewayReady(Cluster.STARTUP);

@@ -9,6 +9,7 @@ import io.ringserve.worker.engine.EngineObserver;
 import io.ringserve.worker.engine.EngineRequest;
 import io.ringserve.worker.engine.EngineSettings;
 import io.ringserve.worker.engine.LocalModel;
+import io.ringserve.worker.engine.ReferenceRunner;
 import io.ringserve.worker.engine.Sampler;
 import io.ringserve.worker.reference.KvCache;
 import io.ringserve.worker.reference.ReferenceForward;
@@ -34,7 +35,7 @@ final class Bench {
             double[] rates = new double[3];
             double[] ttft = new double[3];
             for (int r = -1; r < rates.length; r++) { // r = -1 warms up
-                try (Engine engine = new Engine(model.forward(), model.eosTokenIds(), EngineSettings.defaults(), EngineObserver.NONE).start()) {
+                try (Engine engine = new Engine(new ReferenceRunner(model.forward()), model.eosTokenIds(), EngineSettings.defaults(), EngineObserver.NONE).start()) {
                     CountDownLatch done = new CountDownLatch(streams);
                     AtomicLong firstTokenNanos = new AtomicLong();
                     AtomicLong generated = new AtomicLong();

@@ -8,9 +8,8 @@ import io.ringserve.worker.engine.EngineEvent.Finished;
 import io.ringserve.worker.engine.EngineEvent.Timings;
 import io.ringserve.worker.engine.EngineEvent.TopLogprob;
 import io.ringserve.worker.engine.EngineEvent.Usage;
-import io.ringserve.worker.reference.KvCache;
-import io.ringserve.worker.reference.PagedKvCache;
-import io.ringserve.worker.reference.ReferenceForward;
+import io.ringserve.worker.engine.StepRunner.Sampled;
+import io.ringserve.worker.engine.StepRunner.StepEntry;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -31,7 +30,7 @@ import java.util.logging.Logger;
 /**
  * Continuous batching on one device: requests join and leave at step boundaries; each step runs one forward
  * over every running sequence (one decode token each, then prefill chunks within the step's token budget)
- * against a paged KV cache. When KV blocks run out the newest running sequence is preempted: its blocks
+ * against a paged KV cache whose block tables the engine keeps and whose storage the {@link StepRunner} holds. When KV blocks run out the newest running sequence is preempted: its blocks
  * are freed and it is recomputed later from its prompt and the tokens it already produced, so its output
  * does not change. All scheduling state is owned by one engine thread; {@link #submit}, {@link #load} and
  * {@link RequestHandle#cancel} may be called from any thread.
@@ -53,12 +52,12 @@ public final class Engine implements AutoCloseable {
         void cancel();
     }
 
-    private final ReferenceForward model;
+    private final StepRunner runner;
     private final ModelConfig config;
     private final Set<Integer> eosTokenIds;
     private final EngineSettings settings;
     private final EngineObserver observer;
-    private final PagedKvCache kv;
+    private final KvBlocks kv;
     private final int contextLength;
 
     private final LinkedBlockingQueue<Sequence> inbox = new LinkedBlockingQueue<>();
@@ -78,19 +77,21 @@ public final class Engine implements AutoCloseable {
     private volatile Load load;
     private volatile long steps;
 
-    public Engine(ReferenceForward model, Set<Integer> eosTokenIds, EngineSettings settings, EngineObserver observer) {
-        this.model = model;
-        this.config = model.config();
+    public Engine(StepRunner runner, Set<Integer> eosTokenIds, EngineSettings settings, EngineObserver observer) {
+        this.runner = runner;
+        this.config = runner.config();
         this.eosTokenIds = Set.copyOf(eosTokenIds);
         this.settings = settings;
         this.observer = observer;
-        int blocks = PagedKvCache.blocksForBudget(config, settings.kvBlockSize(), settings.kvBudgetBytes());
+        long perBlock = runner.kvBytesPerBlock(settings.kvBlockSize());
+        int blocks = (int) Math.min(runner.maxKvBlocks(settings.kvBlockSize()), settings.kvBudgetBytes() / perBlock);
         if (blocks < 1) {
             throw new IllegalArgumentException("kv-cache-bytes (" + settings.kvBudgetBytes() + ") is smaller than one KV block ("
-                    + 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * settings.kvBlockSize() + " bytes)");
+                    + perBlock + " bytes)");
         }
-        this.kv = new PagedKvCache(config, settings.kvBlockSize(), blocks);
-        this.contextLength = model.newCache().maxPositions();
+        runner.allocateKv(settings.kvBlockSize(), blocks);
+        this.kv = new KvBlocks(settings.kvBlockSize(), blocks);
+        this.contextLength = runner.contextLength();
         this.load = new Load(0, 0, kv.freeBlocks(), kv.totalBlocks(), false);
         this.thread = Thread.ofPlatform().name("engine-loop").daemon(true).unstarted(this::loop);
     }
@@ -232,13 +233,7 @@ public final class Engine implements AutoCloseable {
      * compute finite logits; it does not touch the engine's state.
      */
     public boolean selfTest() {
-        float[] logits = model.forward(new KvCache(config, 1), new int[] {0}, false, null);
-        for (float v : logits) {
-            if (!Float.isFinite(v)) {
-                return false;
-            }
-        }
-        return true;
+        return runner.selfTest();
     }
 
     /** Stops the loop; whatever is still queued or running ends with an unavailable error. */
@@ -358,19 +353,21 @@ public final class Engine implements AutoCloseable {
             return;
         }
 
-        List<ReferenceForward.Chunk> chunks = new ArrayList<>(batch.size());
+        List<StepEntry> entries = new ArrayList<>(batch.size());
         int tokens = 0;
         int promptTokens = 0;
         for (int i = 0; i < batch.size(); i++) {
             Sequence s = batch.get(i);
             int n = counts.get(i);
-            chunks.add(new ReferenceForward.Chunk(Arrays.copyOfRange(s.tokens, s.computed, s.computed + n), s.computed, s.blocks, false));
+            StepRunner.Sampling sampling = s.computed + n < s.length ? null
+                    : new StepRunner.Sampling(s.sampler, s.tokens, s.length, s.promptLength, s.request.topLogprobs());
+            entries.add(new StepEntry(s.arrival, Arrays.copyOfRange(s.tokens, s.computed, s.computed + n), s.computed, s.blocks.ids(), sampling));
             tokens += n;
             promptTokens += Math.max(0, Math.min(s.promptLength, s.computed + n) - s.computed);
         }
-        float[][] logits;
+        Sampled[] sampled;
         try {
-            logits = model.forward(chunks, null);
+            sampled = runner.step(entries);
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "forward pass failed for a batch of " + batch.size(), e);
             for (Sequence s : batch) {
@@ -387,7 +384,7 @@ public final class Engine implements AutoCloseable {
                 continue; // still prefilling
             }
             try {
-                if (advance(s, logits[i])) {
+                if (advance(s, sampled[i])) {
                     generated++;
                 }
             } catch (RuntimeException e) {
@@ -432,9 +429,8 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Samples the next token of a sequence whose every token is now in the cache; true if it emitted one. */
-    private boolean advance(Sequence s, float[] logits) {
-        float[] raw = s.request.topLogprobs() >= 0 ? logits.clone() : null;
-        int id = s.sampler.sample(logits, s.tokens, s.length, s.promptLength);
+    private boolean advance(Sequence s, Sampled sampled) {
+        int id = sampled.token();
         s.tokens[s.length++] = id;
         s.generated++;
         long now = System.nanoTime();
@@ -445,15 +441,8 @@ public final class Engine implements AutoCloseable {
             observer.interTokenLatency(Duration.ofNanos(now - s.lastToken));
         }
         s.lastToken = now;
-        float[] logprobs = null;
-        List<List<TopLogprob>> top = null;
-        if (raw != null) {
-            double lse = logSumExp(raw);
-            logprobs = new float[] {(float) (raw[id] - lse)};
-            if (s.request.topLogprobs() > 0) {
-                top = List.of(topLogprobs(raw, lse, s.request.topLogprobs()));
-            }
-        }
+        float[] logprobs = Float.isNaN(sampled.logprob()) ? null : new float[] {sampled.logprob()};
+        List<List<TopLogprob>> top = sampled.top() == null ? null : List.of(sampled.top());
         emit(s, new EngineEvent.Tokens(new int[] {id}, logprobs, top));
         if (s.done) {
             return true;
@@ -509,6 +498,7 @@ public final class Engine implements AutoCloseable {
         }
         s.done = true;
         s.blocks.release();
+        runner.release(s.arrival);
         running.remove(s);
         waiting.remove(s);
     }
@@ -530,56 +520,13 @@ public final class Engine implements AutoCloseable {
         load = new Load(running.size(), waiting.size(), kv.freeBlocks(), kv.totalBlocks(), draining);
     }
 
-    static double logSumExp(float[] x) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : x) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        for (float v : x) {
-            sum += Math.exp(v - max);
-        }
-        return max + Math.log(sum);
-    }
-
-    static List<TopLogprob> topLogprobs(float[] raw, double lse, int n) {
-        Integer[] best = new Integer[Math.min(n, raw.length)];
-        int size = 0;
-        for (int i = 0; i < raw.length; i++) {
-            if (size < best.length) {
-                best[size++] = i;
-                for (int j = size - 1; j > 0 && better(raw, best[j], best[j - 1]); j--) {
-                    Integer t = best[j];
-                    best[j] = best[j - 1];
-                    best[j - 1] = t;
-                }
-            } else if (better(raw, i, best[size - 1])) {
-                best[size - 1] = i;
-                for (int j = size - 1; j > 0 && better(raw, best[j], best[j - 1]); j--) {
-                    Integer t = best[j];
-                    best[j] = best[j - 1];
-                    best[j - 1] = t;
-                }
-            }
-        }
-        List<TopLogprob> out = new ArrayList<>(size);
-        for (int i = 0; i < size; i++) {
-            out.add(new TopLogprob(best[i], (float) (raw[best[i]] - lse)));
-        }
-        return out;
-    }
-
-    private static boolean better(float[] raw, int a, int b) {
-        return raw[a] > raw[b] || (raw[a] == raw[b] && a < b);
-    }
-
     /** One request's state, touched only by the engine thread (except {@link #cancel}). */
     private final class Sequence implements RequestHandle {
         final EngineRequest request;
         final EngineListener listener;
         final long arrival;
         final Sampler sampler;
-        final PagedKvCache.Sequence blocks;
+        final KvBlocks.Table blocks;
         final int[] tokens; // prompt, then generated tokens
         final int promptLength;
         final long submitted = System.nanoTime();
@@ -598,7 +545,7 @@ public final class Engine implements AutoCloseable {
             this.listener = listener;
             this.arrival = arrival;
             this.sampler = Sampler.of(request.sampling());
-            this.blocks = kv.newSequence();
+            this.blocks = kv.newTable();
             // replayed tokens sit at the end of the prompt but are output: penalties and usage treat them so
             this.promptLength = request.prompt().length - request.replayed();
             this.tokens = Arrays.copyOf(request.prompt(), request.prompt().length + request.stopping().maxNewTokens());

@@ -1,22 +1,20 @@
 package io.ringserve.worker.reference;
 
 import io.ringserve.model.config.ModelConfig;
-import java.util.Arrays;
 
 /**
- * A paged KV cache: one pool of fixed-size blocks shared by all sequences, a free list, and a block table
- * per sequence (vLLM's PagedAttention layout). Position p of a sequence lives in block
- * {@code table[p / B]} at row {@code p % B}. Float32 on the CPU; the CUDA backend uses the same tables.
+ * The storage of a paged KV cache on the CPU: per layer, one float32 pool of N blocks of B positions.
+ * Which blocks a sequence holds is the engine's business (its block allocator); a {@link #view} of a block
+ * table is the {@link SequenceKv} the forward pass reads and writes. Position p of a table lives in block
+ * {@code table[p / B]} at row {@code p % B} — the layout the CUDA backend uses as well.
  *
  * <p>Not thread-safe: owned by the engine thread. Legend: N = blocks, B = block size, Hkv·d = KV width.
  */
 public final class PagedKvCache {
     private final int blockSize;
-    private final int kvDim;
+    private final int blocks;
     private final float[][] keys;   // [layer] (N·B, Hkv·d)
     private final float[][] values; // [layer] (N·B, Hkv·d)
-    private final int[] freeList;   // stack of free block ids
-    private int freeCount;
 
     public PagedKvCache(ModelConfig config, int blockSize, int blocks) {
         if (blockSize < 1 || blocks < 1) {
@@ -27,99 +25,46 @@ public final class PagedKvCache {
             throw new IllegalArgumentException("KV cache of " + blocks + " blocks exceeds one array per layer; lower the KV memory budget");
         }
         this.blockSize = blockSize;
-        this.kvDim = config.kvDim();
+        this.blocks = blocks;
         this.keys = new float[config.numHiddenLayers()][(int) floats];
         this.values = new float[config.numHiddenLayers()][(int) floats];
-        this.freeList = new int[blocks];
-        for (int i = 0; i < blocks; i++) {
-            freeList[i] = blocks - 1 - i; // block 0 is handed out first
-        }
-        this.freeCount = blocks;
     }
 
-    /** Blocks that fit a memory budget: 2 (K, V) × layers × Hkv·d × 4 bytes per position. */
-    public static int blocksForBudget(ModelConfig config, int blockSize, long budgetBytes) {
-        long perBlock = 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * blockSize;
-        long maxByArray = (Integer.MAX_VALUE - 8L) / ((long) blockSize * config.kvDim());
-        return (int) Math.min(maxByArray, budgetBytes / perBlock);
+    /** Bytes one block takes: 2 (K, V) × layers × Hkv·d × 4 bytes per position. */
+    public static long bytesPerBlock(ModelConfig config, int blockSize) {
+        return 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * blockSize;
+    }
+
+    /** Most blocks one float array per layer can hold. */
+    public static int maxBlocks(ModelConfig config, int blockSize) {
+        return (int) Math.min(Integer.MAX_VALUE, (Integer.MAX_VALUE - 8L) / ((long) blockSize * config.kvDim()));
     }
 
     public int blockSize() {
         return blockSize;
     }
 
-    public int totalBlocks() {
-        return freeList.length;
+    public int blocks() {
+        return blocks;
     }
 
-    public int freeBlocks() {
-        return freeCount;
+    /** The K/V of the sequence whose blocks are {@code table} (block ids in position order). */
+    public SequenceKv view(int[] table) {
+        return new View(table);
     }
 
-    /** Blocks needed to hold {@code positions} positions. */
-    public int blocksFor(int positions) {
-        return (positions + blockSize - 1) / blockSize;
-    }
+    private final class View implements SequenceKv {
+        private final int[] table;
 
-    /** A new, empty sequence view. */
-    public Sequence newSequence() {
-        return new Sequence();
-    }
-
-    /** One sequence's block table; also its {@link SequenceKv} view for the forward pass. */
-    public final class Sequence implements SequenceKv {
-        private int[] table = new int[4];
-        private int count;
-
-        public int blockCount() {
-            return count;
-        }
-
-        /** Positions the blocks held so far can store. */
-        public int capacity() {
-            return count * blockSize;
-        }
-
-        /**
-         * Grows the table to hold {@code positions} positions.
-         *
-         * @return false (and nothing allocated) when the pool has too few free blocks
-         */
-        public boolean ensureCapacity(int positions) {
-            int needed = blocksFor(positions) - count;
-            if (needed <= 0) {
-                return true;
-            }
-            if (needed > freeCount) {
-                return false;
-            }
-            if (count + needed > table.length) {
-                table = Arrays.copyOf(table, Math.max(table.length * 2, count + needed));
-            }
-            for (int i = 0; i < needed; i++) {
-                table[count++] = freeList[--freeCount];
-            }
-            return true;
-        }
-
-        /** Returns every block to the pool; the sequence is empty afterwards. */
-        public void release() {
-            for (int i = count - 1; i >= 0; i--) {
-                freeList[freeCount++] = table[i];
-            }
-            count = 0;
-        }
-
-        /** Copy of the block ids in position order. */
-        public int[] blockTable() {
-            return Arrays.copyOf(table, count);
+        View(int[] table) {
+            this.table = table;
         }
 
         @Override
         public int slot(int position) {
             int block = position / blockSize;
-            if (block >= count) {
-                throw new IllegalStateException("position " + position + " has no KV block (" + count + " blocks held)");
+            if (block >= table.length) {
+                throw new IllegalStateException("position " + position + " has no KV block (" + table.length + " blocks held)");
             }
             return table[block] * blockSize + position % blockSize;
         }
@@ -133,9 +78,5 @@ public final class PagedKvCache {
         public float[] values(int layer) {
             return values[layer];
         }
-    }
-
-    int kvDim() {
-        return kvDim;
     }
 }

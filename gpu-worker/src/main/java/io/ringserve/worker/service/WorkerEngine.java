@@ -12,6 +12,7 @@ import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineRequest;
 import io.ringserve.worker.engine.EngineSettings;
 import io.ringserve.worker.engine.LocalModel;
+import io.ringserve.worker.engine.ReferenceRunner;
 import io.ringserve.worker.weights.WeightsException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -89,7 +90,7 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
         try {
             settings = new EngineSettings(properties.maxRunning(), properties.maxWaiting(), properties.maxBatchTokens(), properties.kvBlockSize(),
                     properties.kvCacheBytes().toBytes());
-            this.engine = new Engine(model.forward(), model.eosTokenIds(), settings, metrics);
+            this.engine = new Engine(new ReferenceRunner(model.forward()), model.eosTokenIds(), settings, metrics);
         } catch (IllegalArgumentException e) {
             model.close();
             throw new WorkerStartupException(e.getMessage().startsWith("kv-cache-bytes") ? "ringserve.worker.kv-cache-bytes" : "ringserve.worker",

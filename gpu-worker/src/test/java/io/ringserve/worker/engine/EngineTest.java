@@ -96,7 +96,7 @@ class EngineTest {
     }
 
     static Engine engine(EngineSettings settings, EngineObserver observer) {
-        return new Engine(model, EOS, settings, observer).start();
+        return new Engine(new ReferenceRunner(model), EOS, settings, observer).start();
     }
 
     @Test
@@ -250,7 +250,7 @@ class EngineTest {
     @Test
     void aV1ModelIsServedByTheSameEngine() throws Exception {
         try (LocalModel lite = LocalModel.open(Golden.dir("tiny-ring-lite-a"));
-             Engine engine = new Engine(lite.forward(), lite.eosTokenIds(), EngineSettings.defaults(), EngineObserver.NONE).start()) {
+             Engine engine = new Engine(new ReferenceRunner(lite.forward()), lite.eosTokenIds(), EngineSettings.defaults(), EngineObserver.NONE).start()) {
             assertInstanceOf(BailingMoeConfig.class, engine.config());
             List<Golden.Prompt> prompts = Golden.prompts("tiny-ring-lite-a");
             List<Collector> collectors = new ArrayList<>();
