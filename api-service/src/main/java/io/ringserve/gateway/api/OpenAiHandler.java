@@ -323,7 +323,15 @@ public final class OpenAiHandler {
 
     /** The OpenAI error response for a failure before any byte was sent. */
     public static Mono<ServerResponse> error(ApiException e) {
+        return error(e, false);
+    }
+
+    /** The error response; {@code closeConnection}: also tell the client not to reuse the connection. */
+    public static Mono<ServerResponse> error(ApiException e, boolean closeConnection) {
         ServerResponse.BodyBuilder b = ServerResponse.status(e.status()).contentType(MediaType.APPLICATION_JSON);
+        if (closeConnection) {
+            b.header("Connection", "close");
+        }
         if (e.retryAfterSeconds() != null) {
             b.header("Retry-After", Long.toString(e.retryAfterSeconds()));
         }

@@ -11,6 +11,7 @@ import io.ringserve.gateway.model.ServedModel;
 import io.ringserve.gateway.observability.GatewayMetrics;
 import io.ringserve.gateway.observability.WorkerStateMetrics;
 import io.ringserve.gateway.observability.WorkersHealthIndicator;
+import io.ringserve.gateway.api.ShutdownGate;
 import io.ringserve.gateway.security.ApiKeyFilter;
 import io.ringserve.gateway.security.KeyLimiter;
 import io.ringserve.gateway.worker.WorkerChannelFactory;
@@ -76,8 +77,14 @@ public class GatewayConfiguration {
     }
 
     @Bean
+    ShutdownGate shutdownGate() {
+        return new ShutdownGate();
+    }
+
+    @Bean
     RouterFunction<ServerResponse> openAiRoutes(ServedModel model, GatewayProperties properties, WorkerPool pool,
-                                                AdmissionQueue admission, GatewayMetrics metrics, Environment environment) {
+                                                AdmissionQueue admission, GatewayMetrics metrics, Environment environment,
+                                                ShutdownGate shutdownGate) {
         RequestValidator validator = new RequestValidator(model, properties, () -> pool.contextLength(model.contextLength()));
         OpenAiHandler handler = new OpenAiHandler(model, properties, validator, admission, metrics,
                 new KeyLimiter(properties.limits(), metrics), pool);
@@ -95,6 +102,7 @@ public class GatewayConfiguration {
                 .route(org.springframework.web.reactive.function.server.RequestPredicates.path("/v1/**").and(apiPort),
                         handler::notFound)
                 .filter(auth)
+                .filter(shutdownGate)
                 .build();
     }
 }
