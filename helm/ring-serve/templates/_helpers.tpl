@@ -24,6 +24,39 @@
 {{- define "ring-serve.gateway.fullname" -}}{{ include "ring-serve.fullname" . }}-gateway{{- end }}
 {{- define "ring-serve.worker.fullname" -}}{{ include "ring-serve.fullname" . }}-worker{{- end }}
 {{- define "ring-serve.worker.headless" -}}{{ include "ring-serve.fullname" . }}-worker-headless{{- end }}
+{{- define "ring-serve.worker.stages" -}}{{ include "ring-serve.fullname" . }}-worker-stages{{- end }}
+
+{{/* Pipeline mode: worker.pipeline.stages > 1 cuts the model into layer ranges, one worker pod (stage) each. */}}
+{{- define "ring-serve.worker.pipeline" -}}
+{{- if gt (int .Values.worker.pipeline.stages) 1 }}true{{ end }}
+{{- end }}
+
+{{/* The layer range of each stage, space-separated ("0-10 10-20"): worker.pipeline.layers, or numLayers split
+     evenly, rounding up from the front (the last stage, which also runs the lm_head, gets the fewest). */}}
+{{- define "ring-serve.worker.pipelineLayers" -}}
+{{- $p := .Values.worker.pipeline }}
+{{- $stages := int $p.stages }}
+{{- if $p.layers }}
+{{- if ne (len $p.layers) $stages }}
+{{- fail (printf "worker.pipeline.layers has %d ranges for %d stages (one per stage)" (len $p.layers) $stages) }}
+{{- end }}
+{{- join " " $p.layers }}
+{{- else if gt (int $p.numLayers) 0 }}
+{{- $layers := int $p.numLayers }}
+{{- if lt $layers $stages }}
+{{- fail (printf "worker.pipeline.numLayers (%d) is smaller than worker.pipeline.stages (%d)" $layers $stages) }}
+{{- end }}
+{{- $ranges := list }}
+{{- range $i := until $stages }}
+{{- $start := div (add (mul $i $layers) (sub $stages 1)) $stages }}
+{{- $end := div (add (mul (add $i 1) $layers) (sub $stages 1)) $stages }}
+{{- $ranges = append $ranges (printf "%d-%d" $start $end) }}
+{{- end }}
+{{- join " " $ranges }}
+{{- else }}
+{{- fail "worker.pipeline.stages > 1 needs worker.pipeline.numLayers (the model's num_hidden_layers) or worker.pipeline.layers" }}
+{{- end }}
+{{- end }}
 
 {{/* Labels on every object. */}}
 {{- define "ring-serve.labels" -}}

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.ByteString;
 import com.google.protobuf.Duration;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
@@ -18,13 +19,25 @@ import io.ringserve.protocol.v1.FinishReason;
 import io.ringserve.protocol.v1.FinishedEvent;
 import io.ringserve.protocol.v1.GenerateEvent;
 import io.ringserve.protocol.v1.GenerateRequest;
+import io.ringserve.protocol.v1.HiddenDtype;
+import io.ringserve.protocol.v1.HiddenStates;
 import io.ringserve.protocol.v1.InfoRequest;
 import io.ringserve.protocol.v1.InfoResponse;
 import io.ringserve.protocol.v1.LayerRange;
 import io.ringserve.protocol.v1.LoadRequest;
 import io.ringserve.protocol.v1.LoadResponse;
 import io.ringserve.protocol.v1.ModelShape;
+import io.ringserve.protocol.v1.PipelineRole;
 import io.ringserve.protocol.v1.SamplingParameters;
+import io.ringserve.protocol.v1.SequenceSampling;
+import io.ringserve.protocol.v1.StageEntry;
+import io.ringserve.protocol.v1.StageHello;
+import io.ringserve.protocol.v1.StageReady;
+import io.ringserve.protocol.v1.StageRequest;
+import io.ringserve.protocol.v1.StageResponse;
+import io.ringserve.protocol.v1.StageResult;
+import io.ringserve.protocol.v1.StageSample;
+import io.ringserve.protocol.v1.StageStep;
 import io.ringserve.protocol.v1.StoppingParameters;
 import io.ringserve.protocol.v1.Timings;
 import io.ringserve.protocol.v1.TokenLogprob;
@@ -136,6 +149,76 @@ class ProtocolRoundTripTest {
                 .setLayers(LayerRange.newBuilder().setStart(10).setEnd(20).setTotal(20))
                 .addAllEosTokenIds(List.of(156_892, 156_895))
                 .setProtocolVersion(1)
+                .setPipelineRole(PipelineRole.PIPELINE_HEAD)
+                .setNextStage("ring-serve-worker-1.ring-serve-worker-headless:50051")
+                .build();
+    }
+
+    static StageRequest stageHello() {
+        return StageRequest.newBuilder()
+                .setHello(StageHello.newBuilder()
+                        .setProtocolVersion(1)
+                        .setConfigSha256("2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae")
+                        .setTokenizerSha256("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+                        .setLayers(LayerRange.newBuilder().setStart(0).setEnd(10).setTotal(20))
+                        .setKvBlockSize(16)
+                        .setKvBlocks(4096)
+                        .setHiddenDtype(HiddenDtype.HIDDEN_BFLOAT16)
+                        .setMaxBatchTokens(512))
+                .build();
+    }
+
+    static StageRequest stageStep() {
+        return StageRequest.newBuilder()
+                .setStep(StageStep.newBuilder()
+                        .setStepId(0xFFFF_FFFF_FFFF_FFFEL)
+                        .addAllReleased(List.of(3L, 0x8000_0000_0000_0001L))
+                        .addEntries(StageEntry.newBuilder()
+                                .setSequenceId(42)
+                                .setStart(17)
+                                .setTokens(2)
+                                .setBlockTableFrom(1)
+                                .addAllBlockIds(List.of(7, 4095))
+                                .setSample(true)
+                                .setSampling(SequenceSampling.newBuilder()
+                                        .setTemperature(0.7)
+                                        .setTopK(40)
+                                        .setTopP(0.95)
+                                        .setMinP(0.05)
+                                        .setRepetitionPenalty(1.1)
+                                        .setPresencePenalty(-0.5)
+                                        .setFrequencyPenalty(0.25)
+                                        .setSeed(-1L)
+                                        .setPromptLength(15)
+                                        .setSkippedDraws(2)
+                                        .setTopLogprobs(-1))
+                                .addAllHistory(List.of(1, 4242, 157_183)))
+                        .setHidden(HiddenStates.newBuilder()
+                                .setDtype(HiddenDtype.HIDDEN_FLOAT32)
+                                .setTokens(2)
+                                .setHiddenSize(2)
+                                .setData(ByteString.copyFrom(new byte[] {0, 0, (byte) 0x80, 0x3f, 0, 0, 0, (byte) 0xc0, 1, 0, 0, 0, 0, 0, (byte) 0x80,
+                                    0x7f}))))
+                .build();
+    }
+
+    static StageResponse stageReady() {
+        return StageResponse.newBuilder()
+                .setReady(StageReady.newBuilder().setLayers(LayerRange.newBuilder().setStart(10).setEnd(20).setTotal(20)).setStages(2))
+                .build();
+    }
+
+    static StageResponse stageResult() {
+        return StageResponse.newBuilder()
+                .setResult(StageResult.newBuilder()
+                        .setStepId(9)
+                        .addSamples(StageSample.newBuilder()
+                                .setTokenId(157_183)
+                                .setLogprob(TokenLogprob.newBuilder()
+                                        .setLogprob(-0.125f)
+                                        .addTopLogprobs(TopLogprob.newBuilder().setTokenId(157_183).setLogprob(-0.125f))))
+                        .addSamples(StageSample.newBuilder().setTokenId(5))
+                        .addAllComputeNanos(List.of(1_250_000L, 980_000L)))
                 .build();
     }
 
@@ -159,7 +242,11 @@ class ProtocolRoundTripTest {
                 Named.of("InfoRequest", InfoRequest.getDefaultInstance()),
                 Named.of("InfoResponse", infoResponse()),
                 Named.of("LoadRequest", LoadRequest.getDefaultInstance()),
-                Named.of("LoadResponse", loadResponse()));
+                Named.of("LoadResponse", loadResponse()),
+                Named.of("StageRequest.hello", stageHello()),
+                Named.of("StageRequest.step", stageStep()),
+                Named.of("StageResponse.ready", stageReady()),
+                Named.of("StageResponse.result", stageResult()));
     }
 
     @ParameterizedTest
@@ -230,6 +317,38 @@ class ProtocolRoundTripTest {
     void everyBackendRoundTrips(Backend backend) throws InvalidProtocolBufferException {
         InfoResponse info = infoResponse().toBuilder().setBackend(backend).build();
         assertEquals(backend, InfoResponse.parseFrom(info.toByteArray()).getBackend());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = PipelineRole.class, mode = EnumSource.Mode.EXCLUDE, names = "UNRECOGNIZED")
+    void everyPipelineRoleRoundTrips(PipelineRole role) throws InvalidProtocolBufferException {
+        InfoResponse info = infoResponse().toBuilder().setPipelineRole(role).build();
+        assertEquals(role, InfoResponse.parseFrom(info.toByteArray()).getPipelineRole());
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = HiddenDtype.class, mode = EnumSource.Mode.EXCLUDE, names = "UNRECOGNIZED")
+    void everyHiddenDtypeRoundTrips(HiddenDtype dtype) throws InvalidProtocolBufferException {
+        StageRequest hello = stageHello().toBuilder().setHello(stageHello().getHello().toBuilder().setHiddenDtype(dtype)).build();
+        assertEquals(dtype, StageRequest.parseFrom(hello.toByteArray()).getHello().getHiddenDtype());
+    }
+
+    @Test
+    void stageMessagesCarryExactlyOneCase() {
+        assertEquals(StageRequest.KindCase.HELLO, stageHello().getKindCase());
+        assertEquals(StageRequest.KindCase.STEP, stageStep().getKindCase());
+        assertEquals(StageResponse.KindCase.READY, stageReady().getKindCase());
+        assertEquals(StageResponse.KindCase.RESULT, stageResult().getKindCase());
+        assertEquals(StageRequest.KindCase.KIND_NOT_SET, StageRequest.getDefaultInstance().getKindCase());
+    }
+
+    @Test
+    void aSampleWithoutLogprobsKeepsThemAbsent() throws InvalidProtocolBufferException {
+        StageSample plain = StageSample.parseFrom(StageSample.newBuilder().setTokenId(5).build().toByteArray());
+        assertFalse(plain.hasLogprob());
+        StageSample zero = StageSample.parseFrom(StageSample.newBuilder().setTokenId(5).setLogprob(TokenLogprob.getDefaultInstance()).build()
+                .toByteArray());
+        assertTrue(zero.hasLogprob(), "a logprob of exactly 0 (probability 1) is still present");
     }
 
     @Test

@@ -42,6 +42,7 @@ class KubernetesSchemaTest {
                 "ingress.tls[0].secretName", "llm-tls", "ingress.tls[0].hosts[0]", "ring-serve.local",
                 "serviceMonitor.enabled", true, "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name", "monitoring"));
         valueSets.put("no-policy-no-auth", Map.of("networkPolicy.enabled", false, "gateway.apiKeys.create", false));
+        valueSets.put("pipeline", Map.of("worker.replicas", 2, "worker.pipeline.stages", 3, "worker.pipeline.numLayers", 20));
 
         List<String> files = new ArrayList<>();
         Path out = Repo.scratch("rendered");
@@ -59,6 +60,7 @@ class KubernetesSchemaTest {
         Repo.Result result = Repo.run(nodeDir, 120, command);
         assertThat(result.exitCode()).as(result.output()).isZero();
         assertThat(result.output()).contains("ok StatefulSet/rs-ring-serve-worker", "ok Deployment/rs-ring-serve-gateway",
+                "ok StatefulSet/rs-ring-serve-worker-g1", "ok Service/rs-ring-serve-worker-stages",
                 "ok ServiceMonitor/", "ok Ingress/", "ok NetworkPolicy/", "ok HorizontalPodAutoscaler/", "ok PodDisruptionBudget/");
     }
 

@@ -156,6 +156,10 @@ public final class Engine implements AutoCloseable {
         if (refusal == null && (closing || !isAlive())) {
             refusal = new Failed(ErrorCode.UNAVAILABLE, "the engine is not running", null);
         }
+        String missing = refusal == null ? runner.unavailable() : null;
+        if (missing != null) {
+            refusal = new Failed(ErrorCode.UNAVAILABLE, missing, null);
+        }
         if (refusal == null && queued.incrementAndGet() > settings.maxWaiting()) {
             queued.decrementAndGet();
             refusal = new Failed(ErrorCode.RESOURCE_EXHAUSTED, "the worker's queue is full (" + settings.maxWaiting() + " waiting)", null);
@@ -368,6 +372,18 @@ public final class Engine implements AutoCloseable {
         Sampled[] sampled;
         try {
             sampled = runner.step(entries);
+        } catch (StepRunner.UnavailableException e) {
+            // the runner's state for every sequence is gone (a pipeline stage was lost): nothing in flight can go on here
+            LOG.warning("the runner is unavailable, failing " + running.size() + " running and " + waiting.size() + " waiting requests: "
+                    + e.getMessage());
+            for (Sequence s : List.copyOf(running)) {
+                fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
+            }
+            for (Sequence s : List.copyOf(waiting)) {
+                fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
+            }
+            publishLoad();
+            return;
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "forward pass failed for a batch of " + batch.size(), e);
             for (Sequence s : batch) {

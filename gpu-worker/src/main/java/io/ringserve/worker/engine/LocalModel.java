@@ -6,6 +6,7 @@ import io.ringserve.model.config.GenerationConfig;
 import io.ringserve.model.template.ChatTemplate;
 import io.ringserve.model.tokenizer.Tokenizer;
 import io.ringserve.model.tokenizer.TokenizerConfig;
+import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.ModelWeights;
 import io.ringserve.worker.reference.ReferenceForward;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
@@ -18,7 +19,8 @@ import java.util.Set;
 
 /**
  * A Hugging Face checkpoint directory opened for inference on the CPU reference engine: config,
- * generation config, memory-mapped weights, and (when present) tokenizer and chat template.
+ * generation config, memory-mapped weights (all layers, or the {@link LayerRange} of one pipeline stage), and
+ * (when present) tokenizer and chat template.
  */
 public final class LocalModel implements AutoCloseable {
     private final Path dir;
@@ -26,18 +28,29 @@ public final class LocalModel implements AutoCloseable {
     private final GenerationConfig generation;
     private final SafetensorsCheckpoint checkpoint;
     private final ReferenceForward forward;
+    private final long heldBytes;
     private Tokenizer tokenizer;
     private TokenizerConfig tokenizerConfig;
 
-    private LocalModel(Path dir, ModelConfig config, GenerationConfig generation, SafetensorsCheckpoint checkpoint) {
+    private LocalModel(Path dir, ModelConfig config, GenerationConfig generation, SafetensorsCheckpoint checkpoint, LayerRange layers) {
         this.dir = dir;
         this.config = config;
         this.generation = generation;
         this.checkpoint = checkpoint;
-        this.forward = new ReferenceForward(ModelWeights.load(config, checkpoint));
+        LayerRange range = layers != null ? layers : LayerRange.all(config.numHiddenLayers());
+        this.forward = new ReferenceForward(ModelWeights.load(config, checkpoint, range));
+        this.heldBytes = ModelWeights.heldBytes(config, checkpoint, range);
     }
 
     public static LocalModel open(Path dir) {
+        return open(dir, null);
+    }
+
+    /**
+     * Opens the checkpoint for one shard: only the tensors of {@code layers} (plus the embeddings on the first
+     * shard, the final norm and lm_head on the last) are mapped; null means every layer.
+     */
+    public static LocalModel open(Path dir, LayerRange layers) {
         if (!Files.isDirectory(dir)) {
             throw new ConfigException(dir + ": not a model directory (expected config.json, *.safetensors, tokenizer.json)");
         }
@@ -45,7 +58,7 @@ public final class LocalModel implements AutoCloseable {
         GenerationConfig generation = GenerationConfig.load(dir);
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.open(dir);
         try {
-            return new LocalModel(dir, config, generation, checkpoint);
+            return new LocalModel(dir, config, generation, checkpoint, layers);
         } catch (RuntimeException e) {
             checkpoint.close();
             throw e;
@@ -64,8 +77,24 @@ public final class LocalModel implements AutoCloseable {
         return generation;
     }
 
+    /** The forward pass over the layers this model holds. */
     public ReferenceForward forward() {
         return forward;
+    }
+
+    /** The layers held: all of them unless opened for a shard. */
+    public LayerRange layers() {
+        return forward.layerRange();
+    }
+
+    /** Bytes of checkpoint tensors the held layers map: what the weights take in memory. */
+    public long heldBytes() {
+        return heldBytes;
+    }
+
+    /** Bytes of every tensor in the checkpoint, held or not. */
+    public long checkpointBytes() {
+        return checkpoint.totalBytes();
     }
 
     /** Every id that ends generation: generation_config.json {@code eos_token_id} (int or list) and config.json's. */

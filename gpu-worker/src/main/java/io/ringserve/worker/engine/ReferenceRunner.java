@@ -15,9 +15,12 @@ public final class ReferenceRunner implements StepRunner {
     private PagedKvCache kv;
 
     public ReferenceRunner(ReferenceForward model) {
+        if (!model.layerRange().isAll()) {
+            throw new IllegalArgumentException("a whole-model runner needs every layer; this forward holds " + model.layerRange());
+        }
         this.model = model;
         this.config = model.config();
-        this.contextLength = model.newCache().maxPositions();
+        this.contextLength = model.contextLength();
     }
 
     @Override

@@ -17,6 +17,9 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
      */
     int sample(float[] logits, int[] history, int historyLength, int prompt);
 
+    /** What this sampler was made of (with {@link #skip}, enough to make an identical one elsewhere). */
+    SamplingParams params();
+
     /** Advances past {@code draws} samples already taken by an earlier attempt (one random draw per token). */
     default void skip(int draws) {
     }

@@ -42,11 +42,32 @@ public interface StepRunner extends AutoCloseable {
     default void release(long sequenceId) {
     }
 
+    /**
+     * Why this runner cannot run a step now (a pipeline stage is missing), or null when it can. The engine
+     * refuses new requests with UNAVAILABLE while this is not null.
+     */
+    default String unavailable() {
+        return null;
+    }
+
     /** One tiny forward outside the engine's state proving the weights and kernels compute finite logits. */
     boolean selfTest();
 
     @Override
     default void close() {
+    }
+
+    /**
+     * Thrown by {@link #step} when the runner lost state it needs (a pipeline stage died or stalled and took
+     * the KV of every running sequence with it): the engine fails every request in flight with UNAVAILABLE,
+     * so the gateway retries or replays them elsewhere.
+     */
+    class UnavailableException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        public UnavailableException(String message) {
+            super(message);
+        }
     }
 
     /**

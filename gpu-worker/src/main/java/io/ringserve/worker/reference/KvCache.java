@@ -11,15 +11,22 @@ import java.util.Arrays;
  */
 public final class KvCache implements SequenceKv {
     private final int layers;
+    private final int firstLayer;
     private final int kvDim;
     private final int maxPositions;
-    private float[][] keys;   // [layer] (capacity, Hkv·d)
-    private float[][] values; // [layer] (capacity, Hkv·d)
+    private float[][] keys;   // [layer - firstLayer] (capacity, Hkv·d)
+    private float[][] values; // [layer - firstLayer] (capacity, Hkv·d)
     private int capacity;
     private int length;
 
     public KvCache(ModelConfig config, int maxPositions) {
-        this.layers = config.numHiddenLayers();
+        this(config, LayerRange.all(config.numHiddenLayers()), maxPositions);
+    }
+
+    /** A cache of the layers one shard holds (addressed by absolute layer index). */
+    public KvCache(ModelConfig config, LayerRange range, int maxPositions) {
+        this.layers = range.count();
+        this.firstLayer = range.start();
         this.kvDim = config.kvDim();
         this.maxPositions = maxPositions;
         this.capacity = Math.min(64, maxPositions);
@@ -60,12 +67,12 @@ public final class KvCache implements SequenceKv {
 
     @Override
     public float[] keys(int layer) {
-        return keys[layer];
+        return keys[layer - firstLayer];
     }
 
     @Override
     public float[] values(int layer) {
-        return values[layer];
+        return values[layer - firstLayer];
     }
 
     /** Called once all layers have written the new positions. */

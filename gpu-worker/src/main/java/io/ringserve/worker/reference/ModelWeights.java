@@ -19,15 +19,35 @@ import java.util.List;
  * <p>v1 with {@code norm_head}: the lm_head used is the stored one with each column (hidden dim h)
  * divided by its L2 norm over the vocab axis plus 1e-7, computed once here in float32 (MODEL-V1.md §4.7).
  *
+ * <p>A shard holds a {@link LayerRange}: only the tensors of its layers are mapped, the word embeddings only
+ * on the first shard, the final norm and lm_head only on the last. The tensors of other layers are never
+ * read (their pages of the memory mapping are never touched).
+ *
  * <p>Legend: V = vocab, D = hidden, I = dense intermediate, E = experts, Ie = expert intermediate,
  * Is = shared expert intermediate, d = head dim, QKV = (H + 2·Hkv)·d.
  *
- * @param wordEmbeddings (V, D)
- * @param norm           (D) final RMSNorm
+ * @param range          the decoder layers held
+ * @param wordEmbeddings (V, D); null unless {@code range.isFirst()}
+ * @param layers         the layers {@code range.start() .. range.end()-1}, in order (see {@link #layer})
+ * @param norm           (D) final RMSNorm; null unless {@code range.isLast()}
  * @param lmHead         (V, D); the embedding matrix when {@code tie_word_embeddings}; column-normalised
- *                       float32 for v1 with {@code norm_head}
+ *                       float32 for v1 with {@code norm_head}; null unless {@code range.isLast()}
  */
-public record ModelWeights(ModelConfig config, Matrix wordEmbeddings, List<Layer> layers, float[] norm, Matrix lmHead) {
+public record ModelWeights(ModelConfig config, LayerRange range, Matrix wordEmbeddings, List<Layer> layers, float[] norm, Matrix lmHead) {
+
+    public ModelWeights {
+        if (layers.size() != range.count()) {
+            throw new IllegalArgumentException(layers.size() + " layers for the range " + range);
+        }
+    }
+
+    /** Decoder layer {@code l} (absolute index), which this shard must hold. */
+    public Layer layer(int l) {
+        if (!range.contains(l)) {
+            throw new IllegalArgumentException("layer " + l + " is not held by this shard (layers " + range + ")");
+        }
+        return layers.get(l - range.start());
+    }
 
     /**
      * @param inputLayernorm         (D)
@@ -67,11 +87,19 @@ public record ModelWeights(ModelConfig config, Matrix wordEmbeddings, List<Layer
 
     /** Loads (maps) every tensor the config calls for; a missing or misshapen tensor names itself. */
     public static ModelWeights load(ModelConfig c, SafetensorsCheckpoint ckpt) {
+        return load(c, ckpt, LayerRange.all(c.numHiddenLayers()));
+    }
+
+    /** Loads (maps) the tensors of one shard: its layers, plus the embeddings (first) and norm + lm_head (last). */
+    public static ModelWeights load(ModelConfig c, SafetensorsCheckpoint ckpt, LayerRange range) {
+        if (range.total() != c.numHiddenLayers()) {
+            throw new IllegalArgumentException("layer range " + range + " does not match num_hidden_layers " + c.numHiddenLayers());
+        }
         int d = c.hiddenSize();
         boolean expertBiasTensor = Router.of(c).usesExpertBias();
-        Matrix embed = matrix(ckpt, "model.word_embeddings.weight", c.vocabSize(), d);
-        List<Layer> layers = new ArrayList<>(c.numHiddenLayers());
-        for (int i = 0; i < c.numHiddenLayers(); i++) {
+        Matrix embed = range.isFirst() || (range.isLast() && tiedHead(c, ckpt)) ? matrix(ckpt, "model.word_embeddings.weight", c.vocabSize(), d) : null;
+        List<Layer> layers = new ArrayList<>(range.count());
+        for (int i = range.start(); i < range.end(); i++) {
             String p = "model.layers." + i + ".";
             FeedForward mlp;
             if (c.isMoeLayer(i)) {
@@ -94,11 +122,49 @@ public record ModelWeights(ModelConfig config, Matrix wordEmbeddings, List<Layer
                     vector(ckpt, p + "post_attention_layernorm.weight", d),
                     mlp));
         }
-        Matrix lmHead = c.tieWordEmbeddings() && !ckpt.contains("lm_head.weight") ? embed : matrix(ckpt, "lm_head.weight", c.vocabSize(), d);
-        if (c instanceof BailingMoeConfig v1 && v1.normHead()) {
-            lmHead = normalizeColumns(lmHead);
+        Matrix lmHead = null;
+        float[] norm = null;
+        if (range.isLast()) {
+            lmHead = tiedHead(c, ckpt) ? embed : matrix(ckpt, "lm_head.weight", c.vocabSize(), d);
+            if (c instanceof BailingMoeConfig v1 && v1.normHead()) {
+                lmHead = normalizeColumns(lmHead);
+            }
+            norm = vector(ckpt, "model.norm.weight", d);
         }
-        return new ModelWeights(c, embed, List.copyOf(layers), vector(ckpt, "model.norm.weight", d), lmHead);
+        return new ModelWeights(c, range, range.isFirst() ? embed : null, List.copyOf(layers), norm, lmHead);
+    }
+
+    /** The lm_head is the embedding matrix (tied and not stored separately). */
+    private static boolean tiedHead(ModelConfig c, SafetensorsCheckpoint ckpt) {
+        return c.tieWordEmbeddings() && !ckpt.contains("lm_head.weight");
+    }
+
+    /** Bytes of the checkpoint tensors a shard holding {@code range} maps (what its weights take in memory). */
+    public static long heldBytes(ModelConfig c, SafetensorsCheckpoint ckpt, LayerRange range) {
+        long total = 0;
+        for (String name : ckpt.names()) {
+            if (holds(c, ckpt, range, name)) {
+                total += ckpt.info(name).byteSize();
+            }
+        }
+        return total;
+    }
+
+    /** Whether a shard holding {@code range} loads tensor {@code name}. */
+    static boolean holds(ModelConfig c, SafetensorsCheckpoint ckpt, LayerRange range, String name) {
+        if (name.startsWith("model.layers.")) {
+            int dot = name.indexOf('.', "model.layers.".length());
+            try {
+                return dot > 0 && range.contains(Integer.parseInt(name.substring("model.layers.".length(), dot)));
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        return switch (name) {
+            case "model.word_embeddings.weight" -> range.isFirst() || (range.isLast() && tiedHead(c, ckpt));
+            case "model.norm.weight", "lm_head.weight" -> range.isLast();
+            default -> false;
+        };
     }
 
     /** V2: the tensor when present, else zeros, refused when the config says the router has one. */
@@ -117,7 +183,7 @@ public record ModelWeights(ModelConfig config, Matrix wordEmbeddings, List<Layer
      * each hidden dim h, as {@code F.normalize(w, dim=0)} / the reference's {@code torch.norm(w, dim=0)}.
      * Squares are summed in double, the result is float32 (V, D).
      */
-    static Matrix.F32 normalizeColumns(Matrix w) {
+    public static Matrix.F32 normalizeColumns(Matrix w) {
         int rows = w.rows();
         int cols = w.cols();
         if ((long) rows * cols > Integer.MAX_VALUE - 8) {

@@ -8,15 +8,23 @@ import io.ringserve.model.config.ModelConfig;
  * table is the {@link SequenceKv} the forward pass reads and writes. Position p of a table lives in block
  * {@code table[p / B]} at row {@code p % B} — the layout the CUDA backend uses as well.
  *
+ * <p>A shard stores only the layers of its {@link LayerRange}; layers are still addressed by their absolute
+ * index.
+ *
  * <p>Not thread-safe: owned by the engine thread. Legend: N = blocks, B = block size, Hkv·d = KV width.
  */
 public final class PagedKvCache {
     private final int blockSize;
     private final int blocks;
-    private final float[][] keys;   // [layer] (N·B, Hkv·d)
-    private final float[][] values; // [layer] (N·B, Hkv·d)
+    private final int firstLayer;
+    private final float[][] keys;   // [layer - firstLayer] (N·B, Hkv·d)
+    private final float[][] values; // [layer - firstLayer] (N·B, Hkv·d)
 
     public PagedKvCache(ModelConfig config, int blockSize, int blocks) {
+        this(config, LayerRange.all(config.numHiddenLayers()), blockSize, blocks);
+    }
+
+    public PagedKvCache(ModelConfig config, LayerRange layers, int blockSize, int blocks) {
         if (blockSize < 1 || blocks < 1) {
             throw new IllegalArgumentException("KV cache needs block size >= 1 and blocks >= 1, got " + blockSize + " and " + blocks);
         }
@@ -26,13 +34,19 @@ public final class PagedKvCache {
         }
         this.blockSize = blockSize;
         this.blocks = blocks;
-        this.keys = new float[config.numHiddenLayers()][(int) floats];
-        this.values = new float[config.numHiddenLayers()][(int) floats];
+        this.firstLayer = layers.start();
+        this.keys = new float[layers.count()][(int) floats];
+        this.values = new float[layers.count()][(int) floats];
     }
 
     /** Bytes one block takes: 2 (K, V) × layers × Hkv·d × 4 bytes per position. */
     public static long bytesPerBlock(ModelConfig config, int blockSize) {
-        return 2L * config.numHiddenLayers() * config.kvDim() * Float.BYTES * blockSize;
+        return bytesPerBlock(config, LayerRange.all(config.numHiddenLayers()), blockSize);
+    }
+
+    /** Bytes one block takes in a shard: only the layers it holds. */
+    public static long bytesPerBlock(ModelConfig config, LayerRange layers, int blockSize) {
+        return 2L * layers.count() * config.kvDim() * Float.BYTES * blockSize;
     }
 
     /** Most blocks one float array per layer can hold. */
@@ -71,12 +85,12 @@ public final class PagedKvCache {
 
         @Override
         public float[] keys(int layer) {
-            return keys[layer];
+            return keys[layer - firstLayer];
         }
 
         @Override
         public float[] values(int layer) {
-            return values[layer];
+            return values[layer - firstLayer];
         }
     }
 }

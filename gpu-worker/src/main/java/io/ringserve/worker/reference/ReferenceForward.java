@@ -28,18 +28,26 @@ import java.util.stream.IntStream;
  * it, or one decoded token) at positions {@code start ..} against that sequence's KV ({@link SequenceKv}:
  * a contiguous {@link KvCache} or a block table of the {@link PagedKvCache}).
  *
+ * <p>The pass is three public pieces, {@link #embed} → {@link #layers} → {@link #logits}, and
+ * {@link #forward(List, ForwardTrace)} is exactly their composition. A shard holding a {@link LayerRange}
+ * (a pipeline stage) runs the same pieces: {@code embed} on the first, its {@code layers} on the (T, D)
+ * residual stream it receives, {@code logits} on the last. Same code, same order, float32 in between: a
+ * chain of shards computes bit for bit what the whole model computes.
+ *
  * <p>Legend: T = new tokens, P = cached + new positions, D = hidden, H = query heads, Hkv = KV heads,
  * d = head dim, r = rotary dims, E = experts, K = experts per token, V = vocab.
  */
 public final class ReferenceForward {
     private final ModelWeights weights;
     private final ModelConfig config;
+    private final LayerRange range;
     private final RotaryEmbedding rotary;
     private final Router router;
 
     public ReferenceForward(ModelWeights weights) {
         this.weights = weights;
         this.config = weights.config();
+        this.range = weights.range();
         this.rotary = new RotaryEmbedding(config);
         this.router = Router.of(config);
     }
@@ -48,13 +56,23 @@ public final class ReferenceForward {
         return config;
     }
 
-    /** A cache sized for this model's context (YaRN-extended when configured). */
-    public KvCache newCache() {
+    /** The decoder layers this forward holds (all of them for a whole model). */
+    public LayerRange layerRange() {
+        return range;
+    }
+
+    /** Longest prompt + generated tokens one sequence may have (YaRN-extended when configured). */
+    public int contextLength() {
         int max = config.maxPositionEmbeddings();
         if (config.ropeScaling() != null) {
             max = Math.max(max, (int) Math.min(Integer.MAX_VALUE / 2, (long) (config.ropeScaling().originalMaxPositionEmbeddings() * config.ropeScaling().factor())));
         }
-        return new KvCache(config, max);
+        return max;
+    }
+
+    /** A cache of the held layers sized for this model's context. */
+    public KvCache newCache() {
+        return new KvCache(config, range, contextLength());
     }
 
     /**
@@ -64,6 +82,24 @@ public final class ReferenceForward {
      * @param allLogits true: logits for every token; false: only for the last one
      */
     public record Chunk(int[] tokens, int start, SequenceKv kv, boolean allLogits) {
+        /** The chunk's rows without their token ids: what {@link #layers} and {@link #logits} read. */
+        public Span span() {
+            return new Span(tokens.length, start, kv, allLogits);
+        }
+    }
+
+    /**
+     * One sequence's rows of the (T, D) residual stream in a step: {@code length} rows at positions
+     * {@code start ..}, K/V in {@code kv}.
+     *
+     * @param allLogits true: logits for every row; false: only for the last one
+     */
+    public record Span(int length, int start, SequenceKv kv, boolean allLogits) {
+        public Span {
+            if (length < 1) {
+                throw new IllegalArgumentException("a chunk has no tokens");
+            }
+        }
     }
 
     /**
@@ -84,13 +120,32 @@ public final class ReferenceForward {
     }
 
     /**
-     * One step over several sequences: the tokens of all chunks form one (T, D) activation so every weight
-     * row is read once per step; attention stays per sequence. A token's result does not depend on what
-     * else is in the batch (each output element is computed by the same operations in the same order).
+     * One step of the whole model over several sequences: the tokens of all chunks form one (T, D) activation
+     * so every weight row is read once per step; attention stays per sequence. A token's result does not
+     * depend on what else is in the batch (each output element is computed by the same operations in the
+     * same order), so any split of a batch into smaller ones gives the same bits.
      *
      * @return per chunk, its logits ((T_i or 1), V)
      */
     public float[][] forward(List<Chunk> batch, ForwardTrace trace) {
+        float[] x = embed(batch, trace); // (T, D)
+        List<Span> spans = new ArrayList<>(batch.size());
+        for (Chunk c : batch) {
+            spans.add(c.span());
+        }
+        layers(x, spans, trace);
+        return logits(x, spans);
+    }
+
+    /**
+     * The first shard's entry: the rows of word_embeddings for the tokens of all chunks, in chunk order.
+     *
+     * @return (T, D) the residual stream
+     */
+    public float[] embed(List<Chunk> batch, ForwardTrace trace) {
+        if (weights.wordEmbeddings() == null) {
+            throw new IllegalStateException("this shard holds layers " + range + ", not the word embeddings (only the first shard does)");
+        }
         int tokenCount = 0;
         for (Chunk c : batch) {
             if (c.tokens().length == 0) {
@@ -103,28 +158,49 @@ public final class ReferenceForward {
             }
             tokenCount += c.tokens().length;
         }
-        int hidden = config.hiddenSize();
-        // row r of the step: which sequence's KV it uses, and its absolute position
-        SequenceKv[] rowKv = new SequenceKv[tokenCount];
-        int[] rowPosition = new int[tokenCount];
         int[] ids = new int[tokenCount];
         int r = 0;
         for (Chunk c : batch) {
-            for (int t = 0; t < c.tokens().length; t++, r++) {
-                rowKv[r] = c.kv();
-                rowPosition[r] = c.start() + t;
-                ids[r] = c.tokens()[t];
-            }
+            System.arraycopy(c.tokens(), 0, ids, r, c.tokens().length);
+            r += c.tokens().length;
         }
-
-        float[] x = new float[tokenCount * hidden]; // (T, D) residual stream
+        float[] x = new float[tokenCount * config.hiddenSize()]; // (T, D) residual stream
         embedding(x, ids);
         if (trace != null) {
             trace.hidden(0, x.clone(), tokenCount);
         }
+        return x;
+    }
+
+    /**
+     * The held decoder layers, in order, on the residual stream {@code x} (updated in place); K/V of every
+     * row go to its span's cache.
+     *
+     * @param x (T, D) with T the total length of the spans
+     */
+    public void layers(float[] x, List<Span> batch, ForwardTrace trace) {
+        int tokenCount = 0;
+        for (Span s : batch) {
+            tokenCount += s.length();
+        }
+        int hidden = config.hiddenSize();
+        if (x.length != tokenCount * hidden) {
+            throw new IllegalArgumentException("hidden states of " + x.length + " values for " + tokenCount + " tokens of width " + hidden);
+        }
+        // row r of the step: which sequence's KV it uses, and its absolute position
+        SequenceKv[] rowKv = new SequenceKv[tokenCount];
+        int[] rowPosition = new int[tokenCount];
+        int r = 0;
+        for (Span s : batch) {
+            for (int t = 0; t < s.length(); t++, r++) {
+                rowKv[r] = s.kv();
+                rowPosition[r] = s.start() + t;
+            }
+        }
+
         float[] normed = new float[tokenCount * hidden]; // (T, D)
-        for (int l = 0; l < config.numHiddenLayers(); l++) {
-            ModelWeights.Layer layer = weights.layers().get(l);
+        for (int l = range.start(); l < range.end(); l++) {
+            ModelWeights.Layer layer = weights.layer(l);
             rmsnorm(normed, x, layer.inputLayernorm(), tokenCount, hidden, config.rmsNormEps());
             float[] attnOut = attention(l, layer, normed, tokenCount, rowKv, rowPosition); // (T, D)
             add(x, attnOut, x.length);
@@ -138,19 +214,30 @@ public final class ReferenceForward {
                 trace.hidden(l + 1, x.clone(), tokenCount);
             }
         }
+    }
 
-        // final norm and lm_head only on the rows whose logits are wanted
+    /**
+     * The last shard's exit: final norm and lm_head, only on the rows whose logits are wanted.
+     *
+     * @param x (T, D) the residual stream after the last layer; not modified
+     * @return per span, its logits ((T_i or 1), V)
+     */
+    public float[][] logits(float[] x, List<Span> batch) {
+        if (weights.lmHead() == null) {
+            throw new IllegalStateException("this shard holds layers " + range + ", not the final norm and lm_head (only the last shard does)");
+        }
+        int hidden = config.hiddenSize();
         int outRows = 0;
-        for (Chunk c : batch) {
-            outRows += c.allLogits() ? c.tokens().length : 1;
+        for (Span s : batch) {
+            outRows += s.allLogits() ? s.length() : 1;
         }
         float[] last = new float[outRows * hidden]; // (rows, D)
         int row = 0;
         int first = 0;
-        for (Chunk c : batch) {
-            int n = c.tokens().length;
-            int from = c.allLogits() ? first : first + n - 1;
-            int count = c.allLogits() ? n : 1;
+        for (Span s : batch) {
+            int n = s.length();
+            int from = s.allLogits() ? first : first + n - 1;
+            int count = s.allLogits() ? n : 1;
             System.arraycopy(x, from * hidden, last, row * hidden, count * hidden);
             row += count;
             first += n;
@@ -162,8 +249,8 @@ public final class ReferenceForward {
         float[][] out = new float[batch.size()][];
         row = 0;
         for (int i = 0; i < batch.size(); i++) {
-            Chunk c = batch.get(i);
-            int count = c.allLogits() ? c.tokens().length : 1;
+            Span s = batch.get(i);
+            int count = s.allLogits() ? s.length() : 1;
             out[i] = Arrays.copyOfRange(logits, row * vocab, (row + count) * vocab);
             row += count;
         }

@@ -33,7 +33,7 @@ final class VectorDot {
         for (; i + L <= n; i += L) {
             acc0 = widen(w, byteOff + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sum(acc0.add(acc1));
         for (; i < n; i++) {
             s += Float.intBitsToFloat(w.get(Matrix.BF16, byteOff + 2L * i) << 16) * x[xOff + i];
         }
@@ -51,11 +51,22 @@ final class VectorDot {
         for (; i + L <= n; i += L) {
             acc0 = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc0);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float s = sum(acc0.add(acc1));
         for (; i < n; i++) {
             s += a[aOff + i] * b[bOff + i];
         }
         return s;
+    }
+
+    /**
+     * The lanes' sum in a fixed order. {@code reduceLanes(ADD)} leaves the order to the implementation, and the
+     * interpreter's differs from C2's, so one dot product could round differently before and after JIT
+     * compilation; a fixed tree keeps every result reproducible, which is what lets a chain of pipeline stages
+     * and a whole-model worker agree bit for bit.
+     */
+    private static float sum(FloatVector v) {
+        // L = 8 lanes (256-bit species)
+        return ((v.lane(0) + v.lane(1)) + (v.lane(2) + v.lane(3))) + ((v.lane(4) + v.lane(5)) + (v.lane(6) + v.lane(7)));
     }
 
     private static FloatVector widen(MemorySegment w, long byteOff) {

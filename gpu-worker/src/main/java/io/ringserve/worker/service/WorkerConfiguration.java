@@ -3,8 +3,11 @@ package io.ringserve.worker.service;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.ringserve.protocol.v1.InfoResponse;
+import io.ringserve.protocol.v1.PipelineRole;
 import io.ringserve.worker.engine.Engine;
+import io.ringserve.worker.pipeline.PipelineRunner;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,33 +47,48 @@ class WorkerConfiguration {
     }
 
     @Bean
-    WorkerGrpcServer workerGrpcServer(WorkerProperties properties, WorkerGrpcService service, HealthStatusManager health) {
-        return new WorkerGrpcServer(properties, service, health);
+    WorkerGrpcServer workerGrpcServer(WorkerProperties properties, WorkerGrpcService service, HealthStatusManager health, WorkerEngine engine) {
+        return new WorkerGrpcServer(properties, service, engine.stage(), health);
     }
 
     /** Liveness: the engine loop runs and has not died of an error. */
     @Bean
     HealthIndicator engineLoopHealthIndicator(WorkerEngine worker) {
         return () -> {
-            Engine engine = worker.engine();
-            Health.Builder b = engine.isAlive() ? Health.up() : Health.down();
-            return b.withDetail("steps", engine.steps()).build();
+            Health.Builder b = worker.isAlive() ? Health.up() : Health.down();
+            return b.withDetail("steps", worker.steps()).build();
         };
     }
 
-    /** Readiness: weights loaded, warm-up done, engine alive and not draining. */
+    /**
+     * Readiness: weights loaded, warm-up done, engine alive and not draining; a pipeline head also needs the chain
+     * of stages behind it whole (details: why not).
+     */
     @Bean
     HealthIndicator engineReadinessHealthIndicator(WorkerEngine worker) {
         return () -> {
-            Engine.Load load = worker.engine().load();
+            Engine.Load load = worker.load();
             Health.Builder b = worker.isReady() ? Health.up() : Health.outOfService();
-            return b.withDetail("warm", worker.isWarm())
+            b.withDetail("warm", worker.isWarm())
                     .withDetail("draining", worker.isDraining())
                     .withDetail("running", load.running())
                     .withDetail("waiting", load.waiting())
                     .withDetail("kvFreeBlocks", load.freeBlocks())
-                    .withDetail("kvTotalBlocks", load.totalBlocks())
-                    .build();
+                    .withDetail("kvTotalBlocks", load.totalBlocks());
+            if (worker.role() != PipelineRole.WHOLE_MODEL) {
+                b.withDetail("pipelineRole", worker.role().name().toLowerCase(Locale.ROOT)).withDetail("layers", worker.layers().toString());
+            }
+            if (worker.pipeline() != null) {
+                PipelineRunner chain = worker.pipeline();
+                b.withDetail("pipelineWhole", chain.isWhole()).withDetail("pipelineStages", chain.stages());
+                if (!chain.isWhole()) {
+                    b.withDetail("pipelineProblem", chain.brokenReason());
+                }
+            }
+            if (worker.stage() != null) {
+                b.withDetail("inSession", worker.stage().inSession());
+            }
+            return b.build();
         };
     }
 
@@ -82,7 +100,7 @@ class WorkerConfiguration {
             public Health health() {
                 long t0 = System.nanoTime();
                 try {
-                    boolean ok = worker.engine().selfTest();
+                    boolean ok = worker.selfTest();
                     Health.Builder b = ok ? Health.up() : Health.down().withDetail("error", "the self-test forward pass produced non-finite logits");
                     return b.withDetail("selfTestMillis", (System.nanoTime() - t0) / 1_000_000).build();
                 } catch (RuntimeException e) {
@@ -106,6 +124,11 @@ class WorkerConfiguration {
             worker.put("kvTotalBlocks", info.getKvTotalBlocks());
             worker.put("grpcPort", server.port());
             worker.put("protocolVersion", info.getProtocolVersion());
+            worker.put("layers", info.getLayers().getStart() + "-" + info.getLayers().getEnd());
+            worker.put("pipelineRole", info.getPipelineRole().name().toLowerCase(java.util.Locale.ROOT));
+            if (!info.getNextStage().isEmpty()) {
+                worker.put("nextStage", info.getNextStage());
+            }
             builder.withDetail("worker", worker);
         };
     }
@@ -117,9 +140,12 @@ class WorkerConfiguration {
         WorkerGrpcServer server = event.getApplicationContext().getBean(WorkerGrpcServer.class);
         Environment env = event.getApplicationContext().getEnvironment();
         Engine engine = worker.engine();
-        LOG.info("worker ready: model {} ({} M params, {} layers) on backend cpu [{}]; KV cache {} blocks x {} tokens; gRPC port {}, HTTP port {}",
-                worker.modelId(), String.format(java.util.Locale.ROOT, "%.1f", engine.config().parameterCount() / 1e6),
-                engine.config().numHiddenLayers(), worker.deviceName(), engine.kvTotalBlocks(), engine.kvBlockSize(), server.port(),
-                env.getProperty("local.server.port", "-"));
+        String kv = engine == null ? "KV cache sized per session by the head" : "KV cache " + engine.kvTotalBlocks() + " blocks x " + engine.kvBlockSize()
+                + " tokens";
+        String shard = worker.role() == PipelineRole.WHOLE_MODEL ? "" : "; " + worker.role().name().toLowerCase(Locale.ROOT) + " holding layers "
+                + worker.layers();
+        LOG.info("worker ready: model {} ({} M params, {} layers{}) on backend cpu [{}]; {}; gRPC port {}, HTTP port {}",
+                worker.modelId(), String.format(Locale.ROOT, "%.1f", worker.config().parameterCount() / 1e6),
+                worker.config().numHiddenLayers(), shard, worker.deviceName(), kv, server.port(), env.getProperty("local.server.port", "-"));
     }
 }

@@ -2,6 +2,7 @@ package io.ringserve.worker.service;
 
 import io.grpc.Context;
 import io.grpc.Deadline;
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.ringserve.model.sampling.SamplingParams;
@@ -33,6 +34,7 @@ import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineListener;
 import io.ringserve.worker.engine.EngineRequest;
+import io.ringserve.worker.reference.PagedKvCache;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
@@ -66,7 +68,7 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
 
     private static InfoResponse describe(WorkerEngine worker) {
         Engine engine = worker.engine();
-        ModelConfig c = engine.config();
+        ModelConfig c = worker.config();
         String tokenizerSha = "";
         int vocab = c.vocabSize();
         if (Files.exists(worker.model().directory().resolve("tokenizer.json"))) {
@@ -77,7 +79,8 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
                 LOG.warn("tokenizer.json cannot be read, so Info carries no tokenizer hash: {}", e.getMessage());
             }
         }
-        return InfoResponse.newBuilder()
+        WorkerProperties p = worker.properties();
+        InfoResponse.Builder b = InfoResponse.newBuilder()
                 .setModelId(worker.modelId())
                 .setArchitecture(c.architectures() == null || c.architectures().isEmpty() ? c.architecture() : c.architectures().getFirst())
                 .setShape(ModelShape.newBuilder()
@@ -89,19 +92,25 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
                         .setNumExperts(c.numExperts())
                         .setNumExpertsPerToken(c.numExpertsPerTok())
                         .setVocabSize(c.vocabSize()))
-                .setContextLength(engine.contextLength())
+                .setContextLength(worker.model().forward().contextLength())
                 .setVocabSize(vocab)
                 .setTokenizerSha256(tokenizerSha)
                 .setBackend(Backend.CPU)
                 .setDeviceName(worker.deviceName())
-                .setKvBlockSize(engine.kvBlockSize())
-                .setKvTotalBlocks(engine.kvTotalBlocks())
-                .setMaxBatchTokens(engine.settings().maxBatchTokens())
-                .setMaxRunning(engine.settings().maxRunning())
-                .setLayers(LayerRange.newBuilder().setStart(0).setEnd(c.numHiddenLayers()).setTotal(c.numHiddenLayers()))
-                .addAllEosTokenIds(new TreeSet<>(engine.eosTokenIds()))
+                .setKvBlockSize(engine != null ? engine.kvBlockSize() : p.kvBlockSize())
+                // a stage after the head stores as many blocks as the head allocates: report what its budget could hold
+                .setKvTotalBlocks(engine != null ? engine.kvTotalBlocks() : (int) Math.min(Integer.MAX_VALUE, p.kvCacheBytes().toBytes()
+                        / PagedKvCache.bytesPerBlock(c, worker.layers(), p.kvBlockSize())))
+                .setMaxBatchTokens(engine != null ? engine.settings().maxBatchTokens() : p.maxBatchTokens())
+                .setMaxRunning(engine != null ? engine.settings().maxRunning() : p.maxRunning())
+                .setLayers(LayerRange.newBuilder().setStart(worker.layers().start()).setEnd(worker.layers().end()).setTotal(worker.layers().total()))
+                .addAllEosTokenIds(new TreeSet<>(worker.model().eosTokenIds()))
                 .setProtocolVersion(1)
-                .build();
+                .setPipelineRole(worker.role());
+        if (p.nextStage() != null) {
+            b.setNextStage(p.nextStage());
+        }
+        return b.build();
     }
 
     /** What Info answers; constant for the life of the process. */
@@ -117,7 +126,7 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
 
     @Override
     public void load(LoadRequest request, StreamObserver<LoadResponse> responseObserver) {
-        Engine.Load load = worker.engine().load();
+        Engine.Load load = worker.load();
         responseObserver.onNext(LoadResponse.newBuilder()
                 .setRunning(load.running())
                 .setWaiting(load.waiting())
@@ -133,9 +142,16 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
 
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateEvent> responseObserver) {
+        if (worker.engine() == null) {
+            responseObserver.onError(Status.FAILED_PRECONDITION.withDescription("this worker is a pipeline stage holding layers " + worker.layers()
+                    + " and serves only ringserve.v1.PipelineStage; send Generate to the pipeline head (the worker holding layer 0)")
+                    .asRuntimeException());
+            return;
+        }
         GenerateCall call = new GenerateCall((ServerCallStreamObserver<GenerateEvent>) responseObserver, request.getRequestId());
         if (!worker.isReady()) {
             String why = worker.isDraining() ? "the worker is draining and accepts no new requests"
+                    : worker.pipelineProblem() != null ? "the pipeline is not whole: " + worker.pipelineProblem()
                     : worker.isWarm() ? "the engine is not running" : "the worker is starting (loading weights or warming up)";
             refuse(call, new EngineEvent.Failed(EngineEvent.ErrorCode.UNAVAILABLE, why, null));
             return;

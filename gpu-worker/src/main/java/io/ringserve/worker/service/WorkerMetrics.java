@@ -8,6 +8,7 @@ import io.micrometer.core.instrument.Timer;
 import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineObserver;
+import io.ringserve.worker.pipeline.PipelineRunner;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.Locale;
@@ -88,6 +89,17 @@ public final class WorkerMetrics implements EngineObserver {
         // not ..._blocks_total: the Prometheus client reserves the _total suffix for counters and strips it from gauges
         gauge("ringserve_kv_total_blocks", "KV cache blocks the worker holds", engine, Engine::kvTotalBlocks);
         gauge("ringserve_kv_free_blocks", "KV cache blocks not in use", engine, e -> e.load().freeBlocks());
+    }
+
+    /** Registers the gauges of a pipeline head's chain: whole or not, stages, and the bubble since start. */
+    public void bind(PipelineRunner pipeline) {
+        Gauge.builder("ringserve_pipeline_whole", pipeline, p -> p.isWhole() ? 1 : 0).description("1 while every pipeline stage has joined the chain")
+                .tags(tags).strongReference(true).register(registry);
+        Gauge.builder("ringserve_pipeline_stages", pipeline, PipelineRunner::stages).description("Stages in the pipeline, the head included")
+                .tags(tags).strongReference(true).register(registry);
+        Gauge.builder("ringserve_pipeline_bubble_ratio", pipeline, p -> p.stats().bubble())
+                .description("Fraction of the stages' step time spent idle (pipeline fill and drain, hops), since start").tags(tags)
+                .strongReference(true).register(registry);
     }
 
     private void gauge(String name, String description, Engine engine, ToDoubleFunction<Engine> value) {

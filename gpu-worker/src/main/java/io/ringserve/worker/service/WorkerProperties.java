@@ -7,6 +7,7 @@ import jakarta.validation.constraints.Pattern;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.bind.ConstructorBinding;
 import org.springframework.boot.context.properties.bind.DefaultValue;
 import org.springframework.util.unit.DataSize;
 import org.springframework.validation.annotation.Validated;
@@ -17,7 +18,7 @@ import org.springframework.validation.annotation.Validated;
  *
  * @param model          model checkpoint directory; unset: the demo model, written to the user cache on first use
  * @param modelId        model name reported to the gateway; unset: the model directory's name
- * @param backend        compute backend: auto (the best this build has: cpu), cpu or cuda
+ * @param backend        compute backend: auto (cuda where it can run, else cpu; see cuda.BackendSelector), cpu or cuda
  * @param grpcPort       port of the gRPC server (ringserve.v1.Worker and grpc.health.v1.Health); 0 picks a free port
  * @param kvCacheBytes   memory for the paged KV cache, e.g. 512MB or 8GB
  * @param kvBlockSize    token positions per KV cache block, 1..1024
@@ -25,6 +26,11 @@ import org.springframework.validation.annotation.Validated;
  * @param maxWaiting     most requests queued for KV cache room; more are refused with RESOURCE_EXHAUSTED
  * @param maxBatchTokens most tokens one engine step processes, decode tokens and prefill chunks together
  * @param drainTimeout   how long shutdown waits for in-flight requests before the engine closes
+ * @param layers         decoder layers this worker holds, {@code start-end} with end exclusive (e.g. {@code 0-10}); unset: all.
+ *                       A worker holding layer 0 but not the last is a pipeline head, one not holding layer 0 a later stage
+ * @param nextStage      host:port of the next pipeline stage; set on every stage but the last, never on a whole model
+ * @param stageTimeout   how long a pipeline step (or the handshake) may wait for the next stages before the chain counts as lost
+ * @param microBatches   micro-batches a pipeline head splits each step into: 0 one per stage, 1 no splitting
  */
 @ConfigurationProperties("ringserve.worker")
 @Validated
@@ -38,18 +44,23 @@ public record WorkerProperties(
         @Min(1) @DefaultValue("64") int maxRunning,
         @Min(0) @DefaultValue("1024") int maxWaiting,
         @Min(1) @DefaultValue("512") int maxBatchTokens,
-        @NotNull @DefaultValue("30s") Duration drainTimeout) {
+        @NotNull @DefaultValue("30s") Duration drainTimeout,
+        @Pattern(regexp = "\\s*\\d+\\s*-\\s*\\d+\\s*", message = "must be start-end with end exclusive, e.g. 0-10") String layers,
+        @Pattern(regexp = "[^\\s:/]+:\\d{1,5}", message = "must be host:port of the next pipeline stage") String nextStage,
+        @NotNull @DefaultValue("30s") Duration stageTimeout,
+        @Min(0) @DefaultValue("0") int microBatches) {
 
     /** Compute backends a worker can be asked for. */
     public enum Backend {
-        /** The best backend this build has (cpu). */
+        /** CUDA where a usable GPU, the kernels and the CUDA forward pass are present; else the CPU. */
         AUTO,
         /** The float32 reference forward pass on the CPU. */
         CPU,
-        /** CUDA kernels on an NVIDIA GPU (not in this build). */
+        /** CUDA kernels on an NVIDIA GPU; startup fails saying why when that cannot run here. */
         CUDA
     }
 
+    @ConstructorBinding
     public WorkerProperties {
         if (kvCacheBytes != null && kvCacheBytes.toBytes() < 1) {
             throw new IllegalArgumentException("ringserve.worker.kv-cache-bytes (" + kvCacheBytes + ") must be > 0");
@@ -57,5 +68,21 @@ public record WorkerProperties(
         if (drainTimeout != null && drainTimeout.isNegative()) {
             throw new IllegalArgumentException("ringserve.worker.drain-timeout (" + drainTimeout + ") must be >= 0");
         }
+        if (stageTimeout != null && (stageTimeout.isNegative() || stageTimeout.isZero())) {
+            throw new IllegalArgumentException("ringserve.worker.stage-timeout (" + stageTimeout + ") must be > 0");
+        }
+    }
+
+    /** The properties of a whole-model worker (no layer range, no next stage). */
+    public WorkerProperties(Path model, String modelId, Backend backend, int grpcPort, DataSize kvCacheBytes, int kvBlockSize, int maxRunning,
+                            int maxWaiting, int maxBatchTokens, Duration drainTimeout) {
+        this(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout, null, null,
+                Duration.ofSeconds(30), 0);
+    }
+
+    /** These properties for one pipeline stage: its layers and the next stage's address (null on the last). */
+    public WorkerProperties withStage(String layers, String nextStage, Duration stageTimeout) {
+        return new WorkerProperties(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout,
+                layers, nextStage, stageTimeout, microBatches);
     }
 }

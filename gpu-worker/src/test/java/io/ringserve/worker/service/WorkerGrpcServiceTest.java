@@ -117,6 +117,8 @@ class WorkerGrpcServiceTest extends WorkerTestSupport {
         assertEquals(3, info.getLayers().getTotal());
         assertEquals(List.of(1537, 1540), info.getEosTokenIdsList());
         assertEquals(1, info.getProtocolVersion());
+        assertEquals(io.ringserve.protocol.v1.PipelineRole.WHOLE_MODEL, info.getPipelineRole());
+        assertEquals("", info.getNextStage());
 
         await(() -> load().getRunning() == 0, "no request runs");
         LoadResponse load = load();
