@@ -34,4 +34,36 @@ public final class Bf16 {
         int rounded = bits + 0x7FFF + ((bits >>> 16) & 1);
         return (short) (rounded >>> 16);
     }
+
+    /** {@code f} rounded to the nearest bfloat16 (ties to even), as a float: what a bf16 tensor would hold. */
+    public static float round(float f) {
+        return toFloat(fromFloat(f));
+    }
+
+    /** Widens bfloat16 bit patterns to float32, element by element (exact). */
+    public static float[] toFloat(short[] bits) {
+        float[] out = new float[bits.length];
+        for (int i = 0; i < bits.length; i++) {
+            out[i] = toFloat(bits[i]);
+        }
+        return out;
+    }
+
+    /** Narrows float32 values to bfloat16 bit patterns with round-to-nearest-even, element by element. */
+    public static short[] fromFloat(float[] values) {
+        short[] out = new short[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = fromFloat(values[i]);
+        }
+        return out;
+    }
+
+    /** A copy of {@code values} with every element rounded to the nearest bfloat16. */
+    public static float[] round(float[] values) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = round(values[i]);
+        }
+        return out;
+    }
 }

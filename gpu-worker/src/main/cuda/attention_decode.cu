@@ -1,0 +1,166 @@
+// attention_decode.cu — decode attention: one new query token per sequence over its paged KV cache
+// (which already holds that token's K/V, written by qk_norm_rope_cache). GQA: one block per
+// (KV head, sequence) serves the KV head's G = H / Hkv query heads, so each K/V row is read once.
+// Core loop: attention.cuh (fp32 online softmax over tiles of 32 keys). Mirrors the attention loop of
+// ReferenceForward.attention() for a token at position ctx − 1.
+//
+// Legend: N = sequences in the batch, H = query heads, Hkv = KV heads, G = H / Hkv, d = head dim,
+// B = KV block size, MB = max blocks per sequence (block table width), S = rows of one layer's KV cache,
+// Z = split-K partitions.
+//
+// Two ways to run it:
+//   * attention_decode: one pass, output normalised. Enough while N·Hkv blocks fill the GPU or the
+//     context is short.
+//   * attention_decode_split + attention_decode_combine (flash-decoding): the context is cut into Z
+//     ranges of keys_per_split keys; each block writes a partial (max m, sum l, unnormalised acc) and the
+//     combine kernel merges them: M = max_z m_z, w_z = exp(m_z − M), out = Σ_z w_z·acc_z / Σ_z w_z·l_z.
+//     Z and keys_per_split are fixed per CUDA graph; ranges past a sequence's context are empty
+//     partials (m = −inf, l = 0) that weigh nothing.
+// Both are deterministic (fixed reduction orders, no atomics).
+//
+// Launch contract, attention_decode:
+//   grid  (Hkv, N, 1), block (128, 1, 1), dynamic shared memory 0 (static ≈ 9.5 KB)
+//   host checks: H % Hkv == 0, G <= 8, d <= 256, B >= 1
+//   q            const float* [N, H·d]      fp32 query of each sequence's new token (after norm/RoPE)
+//   k_cache      const bf16*  [S, Hkv·d]    this layer's keys
+//   v_cache      const bf16*  [S, Hkv·d]    this layer's values
+//   block_tables const int*   [N, MB]       block ids of each sequence in position order
+//   context_lens const int*   [N]           keys to attend (= position of the new token + 1); <= 0: output 0;
+//                                           clamped to MB·B
+//   out          float*       [N, H·d]      fp32 attention output, heads in head order (o_proj input)
+//   num_seqs, heads, kv_heads, head_dim, block_size, max_blocks  ints as named
+//   scale        float                      1/sqrt(d)
+//
+// Launch contract, attention_decode_split:
+//   grid  (Hkv, N, Z), block (128, 1, 1), dynamic shared memory 0
+//   same arguments as attention_decode but instead of out:
+//   part_acc     float*       [N, H, Z, d]  unnormalised Σ exp(s − m)·v of split z
+//   part_m       float*       [N, H, Z]     max score of split z (−inf when empty)
+//   part_l       float*       [N, H, Z]     Σ exp(s − m) of split z (0 when empty)
+//   keys_per_split int                      keys per split (> 0); split z covers [z·kps, (z+1)·kps)
+//   (Z is taken from gridDim.z)
+//
+// Launch contract, attention_decode_combine:
+//   grid  (H, N, 1), block (128, 1, 1), dynamic shared memory 0
+//   part_acc, part_m, part_l as written by attention_decode_split; out float* [N, H·d];
+//   num_seqs, heads, head_dim, splits (= Z) ints
+#include "attention.cuh"
+
+using rs_attn::PER_THREAD;
+using rs_attn::THREADS;
+
+namespace {
+
+/** Keys of sequence `seq`, clamped to what its block table can address. */
+__device__ __forceinline__ int context_of(const int *context_lens, int seq, int block_size, int max_blocks) {
+    const long long cap = (long long) block_size * max_blocks;
+    const int ctx = context_lens[seq];
+    return ctx < 0 ? 0 : (int) min((long long) ctx, cap);
+}
+
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(THREADS, 4)
+attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                 const int *__restrict__ block_tables, const int *__restrict__ context_lens, float *__restrict__ out,
+                 int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
+    __shared__ rs_attn::Smem sm;
+    const int kv_head = blockIdx.x;
+    const int seq = blockIdx.y;
+    if (seq >= num_seqs || kv_head >= kv_heads) {
+        return;
+    }
+    const int G = heads / kv_heads;
+    const int d = head_dim;
+    const long long q_off = (long long) seq * heads * d + (long long) kv_head * G * d; // first head of the group
+    const int ctx = context_of(context_lens, seq, block_size, max_blocks);
+
+    float acc[PER_THREAD];
+    rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
+                    0, ctx, G, d, kv_heads * d, kv_head, scale);
+
+#pragma unroll
+    for (int k = 0; k < PER_THREAD; k++) {
+        const int e = threadIdx.x + k * THREADS;
+        if (e < G * d) {
+            const float l = sm.l[e / d];
+            out[q_off + e] = l > 0.f ? acc[k] / l : 0.f;
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 4)
+attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                       const int *__restrict__ block_tables, const int *__restrict__ context_lens,
+                       float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
+                       int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale,
+                       int keys_per_split) {
+    __shared__ rs_attn::Smem sm;
+    const int kv_head = blockIdx.x;
+    const int seq = blockIdx.y;
+    const int split = blockIdx.z;
+    const int splits = gridDim.z;
+    if (seq >= num_seqs || kv_head >= kv_heads) {
+        return;
+    }
+    const int G = heads / kv_heads;
+    const int d = head_dim;
+    const long long q_off = (long long) seq * heads * d + (long long) kv_head * G * d;
+    const int ctx = context_of(context_lens, seq, block_size, max_blocks);
+    const long long begin_ll = (long long) split * keys_per_split;
+    const int begin = (int) min(begin_ll, (long long) ctx);
+    const int end = (int) min(begin_ll + keys_per_split, (long long) ctx);
+
+    float acc[PER_THREAD];
+    rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
+                    begin, end, G, d, kv_heads * d, kv_head, scale);
+
+    // partial of query head h = kv_head·G + g at [seq, h, split]
+#pragma unroll
+    for (int k = 0; k < PER_THREAD; k++) {
+        const int e = threadIdx.x + k * THREADS;
+        if (e < G * d) {
+            const int g = e / d;
+            const int i = e - g * d;
+            const long long h = (long long) kv_head * G + g;
+            part_acc[(((long long) seq * heads + h) * splits + split) * d + i] = acc[k];
+        }
+    }
+    if ((int) threadIdx.x < G) {
+        const long long h = (long long) kv_head * G + threadIdx.x;
+        const long long idx = ((long long) seq * heads + h) * splits + split;
+        part_m[idx] = sm.m[threadIdx.x];
+        part_l[idx] = sm.l[threadIdx.x];
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 4)
+attention_decode_combine(const float *__restrict__ part_acc, const float *__restrict__ part_m, const float *__restrict__ part_l,
+                         float *__restrict__ out, int num_seqs, int heads, int head_dim, int splits) {
+    const int h = blockIdx.x;
+    const int seq = blockIdx.y;
+    if (seq >= num_seqs || h >= heads) {
+        return;
+    }
+    const long long base = ((long long) seq * heads + h) * splits; // (Z) partials of this (seq, head)
+    float big = -INFINITY;
+    for (int z = 0; z < splits; z++) {
+        big = fmaxf(big, part_m[base + z]);
+    }
+    float total = 0.f;
+    for (int z = 0; z < splits; z++) {
+        const float m = part_m[base + z];
+        total += m == -INFINITY ? 0.f : part_l[base + z] * expf(m - big);
+    }
+    float *dst = out + ((long long) seq * heads + h) * head_dim;
+    for (int i = threadIdx.x; i < head_dim; i += THREADS) {
+        float a = 0.f;
+        for (int z = 0; z < splits; z++) {
+            const float m = part_m[base + z];
+            if (m != -INFINITY) {
+                a += part_acc[(base + z) * head_dim + i] * expf(m - big);
+            }
+        }
+        dst[i] = total > 0.f ? a / total : 0.f;
+    }
+}

@@ -1,0 +1,212 @@
+// router_top_k.cu — the MoE router of one layer, fused: router logits (the mlp.gate GEMV, fp32
+// accumulation), scores, expert selection and combine weights, one block per token. Mirrors
+// reference.GroupLimitedSigmoidRouter (V2, docs/MODEL.md §3.6) and reference.SoftmaxTopKRouter
+// (v1, MODEL-V1.md §4.5), including their tie-breaking: among equal values the LOWER index wins
+// (Router.topIndices), both for groups and for experts.
+//
+// Legend: T = tokens, D = hidden, E = experts, K = experts per token, G = expert groups,
+// E/G = experts per group.
+//
+// V2 (scoring = 0, sigmoid, group-limited):
+//   s_e = sigmoid(logit_e)                       unbiased scores (combine weights)
+//   b_e = s_e + expert_bias_e                    (bias only when use_bias) — selection only
+//   group score = top-2 sum of b in the group (the top-1 when E/G == 1)
+//   keep the topk_group best groups; ids = the K best b among their experts, best first
+//   w_k = s_{id_k} / (Σ_k s_{id_k} + 1e-20) when K > 1 (always, whatever norm_topk_prob), × routed_scaling_factor
+// v1 (scoring = 1, softmax): p = softmax(logits) over all E (sum in double); ids = the K best p, best
+//   first; w_k = p_{id_k} / Σ_k p_{id_k} (in double) when norm_topk_prob and K > 1, else p_{id_k}. No bias,
+//   no groups, no scaling (n_group, topk_group, use_bias, routed_scaling_factor are ignored).
+// round_logits_bf16 = 1 rounds each logit to bf16 before scoring, as v1's bf16 gate nn.Linear does in the
+// HF code (Router.bf16Logits()); V2 passes 0 (fp32 router).
+// NaN scores: never selected while another candidate exists (the reference's NaN behaviour is not
+// reproduced); K distinct ids are always produced.
+//
+// Launch contract, router_top_k:
+//   grid  (T, 1, 1), block (256, 1, 1), dynamic shared memory 0 (static ≈ 3.3 KB)
+//   host checks: 1 <= E <= 256, 1 <= K <= min(8, E); V2: 1 <= G <= 32, E % G == 0,
+//                1 <= topk_group <= G, topk_group · E/G >= K
+//   x            const float* [T, D]   post-attention-normed hidden states, fp32
+//   gate         const bf16*  [E, D]   mlp.gate.weight as stored (bf16)
+//   expert_bias  const float* [E]      mlp.gate.expert_bias as fp32 (read only when use_bias)
+//   topk_ids     int*         [T, K]   selected experts, best first
+//   topk_weights float*       [T, K]   their combine weights, fp32
+//   tokens, hidden, experts, top_k, n_group, topk_group, scoring, use_bias, round_logits_bf16,
+//   norm_topk_prob   ints as named
+//   routed_scaling_factor float
+#include <limits.h>
+
+#include "common.cuh"
+
+namespace {
+
+constexpr int THREADS = 256;
+constexpr int WARPS = THREADS / rs::WARP;
+constexpr int MAX_E = 256;
+constexpr int MAX_K = 8;
+constexpr int MAX_GROUPS = 32;
+constexpr int PER_LANE = MAX_E / rs::WARP; // experts per lane in the selection warp
+
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2)
+router_top_k(const float *__restrict__ x, const rs::bf16_t *__restrict__ gate, const float *__restrict__ expert_bias,
+             int *__restrict__ topk_ids, float *__restrict__ topk_weights, int tokens, int hidden, int experts, int top_k,
+             int n_group, int topk_group, int scoring, int use_bias, int round_logits_bf16, int norm_topk_prob,
+             float routed_scaling_factor) {
+    __shared__ float score[MAX_E];        // (E) V2: unbiased sigmoid; v1: softmax probability
+    __shared__ float choice[MAX_E];       // (E) what selection ranks: V2 biased score; v1 = score
+    __shared__ float group_score[MAX_GROUPS]; // (G)
+    __shared__ int group_kept[MAX_GROUPS];    // (G) 1 = experts of this group may be selected
+    __shared__ int ids[MAX_K];                // (K)
+    __shared__ float red[WARPS];
+    __shared__ double red_d[WARPS];
+
+    const int t = blockIdx.x;
+    if (t >= tokens) {
+        return;
+    }
+    const int tid = threadIdx.x;
+    const int lane = tid % rs::WARP;
+    const int warp = tid / rs::WARP;
+    const float *xt = x + (long long) t * hidden; // (D)
+
+    // 1. logits: warp w computes experts w, w+8, ...; lanes split D; fp32 accumulation
+    for (int e = warp; e < experts; e += WARPS) {
+        const rs::bf16_t *w = gate + (long long) e * hidden; // (D)
+        float acc = 0.f;
+        for (int i = lane; i < hidden; i += rs::WARP) {
+            acc += rs::bf16_to_f32(w[i]) * xt[i];
+        }
+        acc = rs::warp_sum(acc);
+        if (lane == 0) {
+            score[e] = round_logits_bf16 ? rs::round_bf16(acc) : acc; // logits for now
+        }
+    }
+    __syncthreads();
+
+    // 2. scores
+    if (scoring == 0) {
+        if (tid < experts) {
+            const float s = 1.f / (1.f + expf(-score[tid]));
+            score[tid] = s;
+            choice[tid] = s + (use_bias ? expert_bias[tid] : 0.f);
+        }
+        __syncthreads();
+        // group score: sum of the two best biased scores, same comparisons as the reference
+        const int per_group = experts / n_group;
+        if (tid < n_group) {
+            float first = -INFINITY;
+            float second = -INFINITY;
+            for (int e = tid * per_group; e < (tid + 1) * per_group; e++) {
+                const float s = choice[e];
+                if (s > first) {
+                    second = first;
+                    first = s;
+                } else if (s > second) {
+                    second = s;
+                }
+            }
+            group_score[tid] = per_group >= 2 ? first + second : first;
+            group_kept[tid] = 0;
+        }
+        __syncthreads();
+        if (tid == 0) {
+            // Router.topIndices(groupScore, topk_group): largest first, lower index wins ties
+            for (int r = 0; r < topk_group; r++) {
+                int best = -1;
+                for (int g = 0; g < n_group; g++) {
+                    if (group_kept[g]) {
+                        continue;
+                    }
+                    if (best < 0 || group_score[g] > group_score[best]) {
+                        best = g;
+                    }
+                }
+                group_kept[best] = 1;
+            }
+        }
+        __syncthreads();
+    } else {
+        // softmax over all E: max-subtracted, exp in fp32, sum in double, p = e · (float)(1/sum)
+        const float v = tid < experts ? score[tid] : -INFINITY;
+        const float mx = rs::block_max(v, red);
+        const float ex = tid < experts ? expf(v - mx) : 0.f;
+        double sum = rs::warp_sum((double) ex);
+        if (lane == 0) {
+            red_d[warp] = sum;
+        }
+        __syncthreads();
+        sum = 0.0;
+        for (int w = 0; w < WARPS; w++) {
+            sum += red_d[w];
+        }
+        const float inv = (float) (1.0 / sum);
+        if (tid < experts) {
+            score[tid] = ex * inv;
+            choice[tid] = ex * inv;
+        }
+        if (tid < MAX_GROUPS) {
+            group_kept[tid] = 1;
+        }
+        n_group = 1; // every expert is in group 0, which is kept
+        __syncthreads();
+    }
+
+    // 3. top-K by `choice` among kept groups: warp 0, K rounds of a warp argmax; lane owns e = lane + 32·j
+    if (warp == 0) {
+        const int per_group = experts / n_group;
+        unsigned taken = 0; // bit j: expert lane + 32·j already selected
+        for (int k = 0; k < top_k; k++) {
+            float best_v = -INFINITY;
+            int best_i = INT_MAX;
+#pragma unroll
+            for (int j = 0; j < PER_LANE; j++) {
+                const int e = lane + rs::WARP * j;
+                if (e < experts && !(taken & (1u << j)) && group_kept[e / per_group]) {
+                    float v = choice[e];
+                    v = v != v ? -INFINITY : v; // NaN ranks last
+                    if (v > best_v || (v == best_v && e < best_i)) {
+                        best_v = v;
+                        best_i = e;
+                    }
+                }
+            }
+            rs::warp_argmax(best_v, best_i);
+            if (best_i % rs::WARP == lane) {
+                taken |= 1u << (best_i / rs::WARP);
+            }
+            if (lane == 0) {
+                ids[k] = best_i;
+            }
+        }
+    }
+    __syncthreads();
+
+    // 4. combine weights, in k order as the reference
+    if (tid == 0) {
+        int *out_ids = topk_ids + (long long) t * top_k;
+        float *out_w = topk_weights + (long long) t * top_k;
+        if (scoring == 0) {
+            float sum = 0.f;
+            for (int k = 0; k < top_k; k++) {
+                sum += score[ids[k]];
+            }
+            for (int k = 0; k < top_k; k++) {
+                const float w = score[ids[k]];
+                const float r = top_k > 1 ? w / (sum + 1e-20f) : w;
+                out_w[k] = r * routed_scaling_factor;
+                out_ids[k] = ids[k];
+            }
+        } else {
+            double sum = 0.0;
+            for (int k = 0; k < top_k; k++) {
+                sum += score[ids[k]];
+            }
+            for (int k = 0; k < top_k; k++) {
+                const float w = score[ids[k]];
+                out_w[k] = norm_topk_prob && top_k > 1 ? (float) (w / sum) : w;
+                out_ids[k] = ids[k];
+            }
+        }
+    }
+}

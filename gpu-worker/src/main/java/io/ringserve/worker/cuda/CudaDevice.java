@@ -1,0 +1,216 @@
+package io.ringserve.worker.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * One GPU as the engine uses it: its primary context, a compute stream, device memory and the kernel modules
+ * loaded from this build's fatbins. Every driver call reports failure as a {@link jcuda.CudaException}
+ * ({@code JCudaDriver.setExceptionsEnabled(true)}), never as a return code.
+ *
+ * <p>A CUDA context is current per thread: {@link #open} makes it current on the opening thread; any other
+ * thread calls {@link #makeCurrent()} once before it uses the device. Streams are non-blocking (they never wait
+ * for the legacy default stream), and the synchronous copies of {@link DeviceBuffer} run on the compute stream,
+ * so they are ordered after the kernels queued there.
+ *
+ * <p>{@link #close()} frees every buffer still allocated, the modules and the streams, and releases the context.
+ */
+public final class CudaDevice implements AutoCloseable {
+    private final int ordinal;
+    private final CUdevice device;
+    private final CUcontext context;
+    private final CUstream stream;
+    private final String name;
+    private final List<CUstream> streams = new ArrayList<>();
+    private final Map<String, CudaModule> modules = new HashMap<>();
+    private final Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
+    private boolean closed;
+
+    private CudaDevice(int ordinal, CUdevice device, CUcontext context, CUstream stream, String name) {
+        this.ordinal = ordinal;
+        this.device = device;
+        this.context = context;
+        this.stream = stream;
+        this.name = name;
+    }
+
+    /**
+     * Retains GPU {@code ordinal}'s primary context (the one the CUDA runtime and tools share), makes it current
+     * on this thread and creates the compute stream.
+     */
+    public static CudaDevice open(int ordinal) {
+        JCudaDriver.setExceptionsEnabled(true);
+        cuInit(0);
+        CUdevice device = new CUdevice();
+        cuDeviceGet(device, ordinal);
+        CUcontext context = new CUcontext();
+        cuDevicePrimaryCtxRetain(context, device);
+        try {
+            cuCtxSetCurrent(context);
+            CUstream stream = new CUstream();
+            cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+            byte[] name = new byte[256];
+            cuDeviceGetName(name, name.length, device);
+            return new CudaDevice(ordinal, device, context, stream, CudaProbe.cString(name));
+        } catch (RuntimeException e) {
+            cuDevicePrimaryCtxRelease(device);
+            throw e;
+        }
+    }
+
+    /** The device's name, e.g. {@code NVIDIA H100 80GB HBM3}. */
+    public String name() {
+        return name;
+    }
+
+    public int ordinal() {
+        return ordinal;
+    }
+
+    /** Makes this device's context current on the calling thread (contexts are per thread). */
+    public void makeCurrent() {
+        checkOpen();
+        cuCtxSetCurrent(context);
+    }
+
+    /** The compute stream: kernels, and the copies of {@link DeviceBuffer}'s synchronous methods. */
+    public CUstream stream() {
+        return stream;
+    }
+
+    /** A further non-blocking stream (e.g. the second branch of a MoE layer), destroyed with the device. */
+    public synchronized CUstream newStream() {
+        checkOpen();
+        CUstream s = new CUstream();
+        cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        streams.add(s);
+        return s;
+    }
+
+    /**
+     * Allocates device memory (uninitialised; 256-byte aligned).
+     *
+     * @param bytes at least 1
+     */
+    public DeviceBuffer alloc(long bytes) {
+        checkOpen();
+        if (bytes <= 0) {
+            throw new IllegalArgumentException("cannot allocate " + bytes + " bytes of device memory");
+        }
+        CUdeviceptr ptr = new CUdeviceptr();
+        cuMemAlloc(ptr, bytes);
+        DeviceBuffer b = new DeviceBuffer(this, ptr, bytes);
+        synchronized (this) {
+            buffers.add(b);
+        }
+        return b;
+    }
+
+    synchronized void released(DeviceBuffer b) {
+        buffers.remove(b);
+    }
+
+    /**
+     * The module of one kernel file, {@code src/main/cuda/<name>.cu}, loaded from the classpath resource
+     * {@code /kernels/<name>.fatbin} on first use (the driver picks the cubin for this GPU or JIT-compiles the
+     * PTX) and cached.
+     *
+     * @throws IllegalStateException naming the kernel file when this build does not have it (built without nvcc)
+     */
+    public synchronized CudaModule module(String name) {
+        checkOpen();
+        CudaModule m = modules.get(name);
+        if (m == null) {
+            byte[] image = Kernels.image(name);
+            CUmodule module = new CUmodule();
+            cuModuleLoadData(module, image);
+            m = new CudaModule(name, module);
+            modules.put(name, m);
+        }
+        return m;
+    }
+
+    /** Waits until every stream of this device has finished its queued work. */
+    public void synchronize() {
+        checkOpen();
+        cuCtxSynchronize();
+    }
+
+    /** Device memory not in use, in bytes, as the driver reports it now. */
+    public long freeMemory() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        cuMemGetInfo(free, total);
+        return free[0];
+    }
+
+    /** The device's memory in bytes. */
+    public long totalMemory() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        cuMemGetInfo(free, total);
+        return total[0];
+    }
+
+    /** A device attribute ({@link CUdevice_attribute}), e.g. the multiprocessor count. */
+    public int attribute(int attribute) {
+        return CudaProbe.attribute(device, attribute);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("CUDA device " + ordinal + " is closed");
+        }
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        cuCtxSetCurrent(context);
+        try {
+            cuCtxSynchronize();
+        } finally {
+            for (DeviceBuffer b : List.copyOf(buffers)) {
+                b.close();
+            }
+            for (CudaModule m : modules.values()) {
+                m.unload();
+            }
+            modules.clear();
+            for (CUstream s : streams) {
+                cuStreamDestroy(s);
+            }
+            cuStreamDestroy(stream);
+            closed = true;
+            cuDevicePrimaryCtxRelease(device);
+        }
+    }
+}

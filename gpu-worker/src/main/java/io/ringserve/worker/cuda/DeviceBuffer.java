@@ -1,0 +1,205 @@
+package io.ringserve.worker.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+
+/**
+ * A range of device memory: an allocation of {@link CudaDevice#alloc} (which {@link #close()} frees) or a
+ * {@link #slice} of one (which owns nothing and is valid while its allocation is).
+ *
+ * <p>Copies with Java arrays: the synchronous methods queue the copy on the device's compute stream and wait
+ * for it, so they see the results of kernels queued before them. The {@code Async} variants queue on the given
+ * stream; since a Java array is pageable memory, the driver has taken the data when a host-to-device call
+ * returns and has written it when a device-to-host call returns (that call waits for the stream's earlier
+ * work), so the array can be reused at once. Overlapping copies with compute needs pinned host memory.
+ */
+public final class DeviceBuffer implements AutoCloseable {
+    private final CudaDevice device;
+    private final CUdeviceptr ptr;
+    private final long bytes;
+    /** Offset from the start of the allocation (which is 256-byte aligned): decides vector-load alignment. */
+    private final long offset;
+    private final DeviceBuffer root;
+    private boolean freed;
+
+    /** An allocation of {@code bytes} at {@code ptr}. */
+    DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes) {
+        this(device, ptr, bytes, 0, null);
+    }
+
+    private DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes, long offset, DeviceBuffer root) {
+        this.device = device;
+        this.ptr = ptr;
+        this.bytes = bytes;
+        this.offset = offset;
+        this.root = root;
+    }
+
+    /** The device address, for kernel arguments. */
+    public CUdeviceptr ptr() {
+        checkLive();
+        return ptr;
+    }
+
+    public long bytes() {
+        return bytes;
+    }
+
+    public CudaDevice device() {
+        return device;
+    }
+
+    /** Whether the address is a multiple of {@code alignment} bytes (a power of two up to 256). */
+    public boolean aligned(int alignment) {
+        if (alignment <= 0 || alignment > 256 || Integer.bitCount(alignment) != 1) {
+            throw new IllegalArgumentException("alignment must be a power of two <= 256, got " + alignment);
+        }
+        return offset % alignment == 0;
+    }
+
+    /** {@code bytes} bytes from {@code offsetBytes} on, without ownership: closing the slice frees nothing. */
+    public DeviceBuffer slice(long offsetBytes, long bytes) {
+        checkLive();
+        if (offsetBytes < 0 || bytes <= 0 || offsetBytes + bytes > this.bytes) {
+            throw new IndexOutOfBoundsException("slice [" + offsetBytes + ", " + (offsetBytes + bytes) + ") of a " + this.bytes + "-byte buffer");
+        }
+        return new DeviceBuffer(device, ptr.withByteOffset(offsetBytes), bytes, offset + offsetBytes, root == null ? this : root);
+    }
+
+    // ---- host -> device ----------------------------------------------------------------------------
+
+    public void copyFromHost(float[] src) {
+        copyFromHostAsync(src, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyFromHost(int[] src) {
+        copyFromHostAsync(src, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    /** @param src bf16 bit patterns, or any 16-bit data */
+    public void copyFromHost(short[] src) {
+        copyFromHostAsync(src, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyFromHost(byte[] src) {
+        copyFromHostAsync(src, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyFromHostAsync(float[] src, CUstream s) {
+        toDevice(Pointer.to(src), 4L * src.length, s);
+    }
+
+    public void copyFromHostAsync(int[] src, CUstream s) {
+        toDevice(Pointer.to(src), 4L * src.length, s);
+    }
+
+    public void copyFromHostAsync(short[] src, CUstream s) {
+        toDevice(Pointer.to(src), 2L * src.length, s);
+    }
+
+    public void copyFromHostAsync(byte[] src, CUstream s) {
+        toDevice(Pointer.to(src), src.length, s);
+    }
+
+    private void toDevice(Pointer host, long n, CUstream s) {
+        checkLive();
+        checkSize(n, "copy from the host");
+        if (n > 0) {
+            cuMemcpyHtoDAsync(ptr, host, n, s);
+        }
+    }
+
+    // ---- device -> host ----------------------------------------------------------------------------
+
+    /** Fills {@code dst} from the start of this buffer, after the compute stream's queued work. */
+    public void copyToHost(float[] dst) {
+        copyToHostAsync(dst, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyToHost(int[] dst) {
+        copyToHostAsync(dst, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyToHost(short[] dst) {
+        copyToHostAsync(dst, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyToHost(byte[] dst) {
+        copyToHostAsync(dst, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void copyToHostAsync(float[] dst, CUstream s) {
+        toHost(Pointer.to(dst), 4L * dst.length, s);
+    }
+
+    public void copyToHostAsync(int[] dst, CUstream s) {
+        toHost(Pointer.to(dst), 4L * dst.length, s);
+    }
+
+    public void copyToHostAsync(short[] dst, CUstream s) {
+        toHost(Pointer.to(dst), 2L * dst.length, s);
+    }
+
+    public void copyToHostAsync(byte[] dst, CUstream s) {
+        toHost(Pointer.to(dst), dst.length, s);
+    }
+
+    private void toHost(Pointer host, long n, CUstream s) {
+        checkLive();
+        checkSize(n, "copy to the host");
+        if (n > 0) {
+            cuMemcpyDtoHAsync(host, ptr, n, s);
+        }
+    }
+
+    // ---- fill --------------------------------------------------------------------------------------
+
+    /** Sets every byte to {@code value} and waits (e.g. 0xFF makes every float and bf16 a NaN). */
+    public void fill(byte value) {
+        fillAsync(value, device.stream());
+        cuStreamSynchronize(device.stream());
+    }
+
+    public void fillAsync(byte value, CUstream s) {
+        checkLive();
+        cuMemsetD8Async(ptr, value, bytes, s);
+    }
+
+    private void checkSize(long n, String what) {
+        if (n > bytes) {
+            throw new IllegalArgumentException("cannot " + what + " " + n + " bytes: the buffer has " + bytes);
+        }
+    }
+
+    private void checkLive() {
+        if (freed || (root != null && root.freed)) {
+            throw new IllegalStateException("device buffer used after close");
+        }
+    }
+
+    /** Frees the allocation (a slice: nothing). Idempotent. */
+    @Override
+    public void close() {
+        if (root != null || freed) {
+            return;
+        }
+        freed = true;
+        device.released(this);
+        cuMemFree(ptr);
+    }
+}

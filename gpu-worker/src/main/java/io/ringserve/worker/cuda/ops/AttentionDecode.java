@@ -1,0 +1,120 @@
+package io.ringserve.worker.cuda.ops;
+
+import io.ringserve.worker.cuda.CudaDevice;
+import io.ringserve.worker.cuda.DeviceBuffer;
+import io.ringserve.worker.cuda.Kernel;
+import jcuda.driver.CUstream;
+
+/**
+ * {@code attention_decode.cu}: one new query token per sequence over its paged KV cache (which already holds
+ * that token's K/V), GQA with one block per (KV head, sequence) serving the KV head's query heads. Either one
+ * pass ({@link #launch}) or split-K flash-decoding ({@link #launchSplit}: partial max/sum/acc per range of
+ * keys, then a combine kernel), for long contexts with few sequences. Mirrors the attention loop of
+ * ReferenceForward.attention() for a token at position {@code contextLen − 1}.
+ *
+ * <p>Legend: N = sequences, H = query heads, Hkv = KV heads, d = head dim, B = KV block size, MB = block table
+ * width, S = rows of one layer's KV cache, Z = splits.
+ */
+public final class AttentionDecode {
+    /** Most query heads per KV head. */
+    public static final int MAX_GROUP = 8;
+    /** Largest head dim. */
+    public static final int MAX_HEAD_DIM = 256;
+    private static final int THREADS = 128;
+    private final Kernel decode;
+    private final Kernel split;
+    private final Kernel combine;
+
+    public AttentionDecode(CudaDevice device) {
+        var m = device.module("attention_decode");
+        this.decode = m.kernel("attention_decode");
+        this.split = m.kernel("attention_decode_split");
+        this.combine = m.kernel("attention_decode_combine");
+    }
+
+    /**
+     * @param q           (N, H·d) fp32 queries (qk_norm_rope_cache's q for each sequence's new token)
+     * @param kCache      (S, Hkv·d) bf16
+     * @param vCache      (S, Hkv·d) bf16
+     * @param blockTables (N, MB) int32 block ids in position order
+     * @param contextLens (N) int32 keys to attend, position of the new token + 1 (clamped to MB·B; <= 0 gives 0)
+     * @param out         (N, H·d) fp32, heads in head order
+     */
+    public void launch(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
+                       DeviceBuffer out, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, int cacheRows) {
+        check("attention_decode", q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
+        Shapes.require("attention_decode", "blockTables", blockTables, 4L * seqs * maxBlocks);
+        Shapes.require("attention_decode", "out", out, 4L * seqs * heads * headDim);
+        decode.launch(s, kvHeads, seqs, 1, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, out,
+                seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim)});
+    }
+
+    /** Bytes of the split-K workspace for {@code splits} splits: acc (N, H, Z, d), then m and l (N, H, Z), fp32. */
+    public static long workspaceBytes(int seqs, int heads, int headDim, int splits) {
+        return 4L * seqs * heads * splits * (headDim + 2L);
+    }
+
+    /**
+     * Split-K decode: split z covers keys [z·keysPerSplit, (z+1)·keysPerSplit) of each sequence; splits past a
+     * sequence's context are empty and weigh nothing, so {@code splits} and {@code keysPerSplit} can stay fixed
+     * while contexts grow (CUDA graphs). Needs {@code splits·keysPerSplit >= } the longest context.
+     *
+     * @param workspace at least {@link #workspaceBytes} bytes
+     */
+    public void launchSplit(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
+                            DeviceBuffer out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
+                            int cacheRows, int splits, int keysPerSplit) {
+        String op = "attention_decode_split";
+        check(op, q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
+        Shapes.require(op, "blockTables", blockTables, 4L * seqs * maxBlocks);
+        Shapes.positive(op, "splits", splits);
+        if (splits > 65535) {
+            throw new IllegalArgumentException(op + ": at most 65535 splits, got " + splits);
+        }
+        Shapes.positive(op, "keysPerSplit", keysPerSplit);
+        if ((long) splits * keysPerSplit < (long) blockSize * maxBlocks) {
+            throw new IllegalArgumentException(op + ": " + splits + " splits of " + keysPerSplit + " keys cover less than a full block table ("
+                    + (long) blockSize * maxBlocks + " positions)");
+        }
+        Shapes.require(op, "out", out, 4L * seqs * heads * headDim);
+        Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
+        long accBytes = 4L * seqs * heads * splits * headDim;
+        long mlBytes = 4L * seqs * heads * splits;
+        DeviceBuffer acc = workspace.slice(0, accBytes);
+        DeviceBuffer m = workspace.slice(accBytes, mlBytes);
+        DeviceBuffer l = workspace.slice(accBytes + mlBytes, mlBytes);
+        split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, acc, m, l,
+                seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), keysPerSplit});
+        combine.launch(s, heads, seqs, 1, THREADS, 1, 1, 0, new Object[] {acc, m, l, out, seqs, heads, headDim, splits});
+    }
+
+    /** 1/sqrt(d), computed as the reference does. */
+    static float scale(int headDim) {
+        return (float) (1.0 / Math.sqrt(headDim));
+    }
+
+    static void check(String op, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer rowInfo,
+                      int rows, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, int cacheRows) {
+        Shapes.positive(op, "rows", rows);
+        if (rows > 65535) {
+            throw new IllegalArgumentException(op + ": at most 65535 rows per launch (grid y), got " + rows);
+        }
+        Shapes.positive(op, "heads", heads);
+        Shapes.positive(op, "kvHeads", kvHeads);
+        Shapes.positive(op, "blockSize", blockSize);
+        Shapes.positive(op, "maxBlocks", maxBlocks);
+        Shapes.positive(op, "cacheRows", cacheRows);
+        if (heads % kvHeads != 0 || heads / kvHeads > MAX_GROUP) {
+            throw new IllegalArgumentException(op + ": " + heads + " query heads over " + kvHeads + " KV heads; need a whole group of at most " + MAX_GROUP);
+        }
+        if (headDim < 1 || headDim > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException(op + ": head dim must be in [1, " + MAX_HEAD_DIM + "], got " + headDim);
+        }
+        long kvDim = (long) kvHeads * headDim;
+        Shapes.require(op, "q", q, 4L * rows * heads * headDim);
+        Shapes.require(op, "kCache", kCache, 2L * cacheRows * kvDim);
+        Shapes.require(op, "vCache", vCache, 2L * cacheRows * kvDim);
+        Shapes.require(op, "blockTables", blockTables, 4L * maxBlocks);
+        Shapes.require(op, "per-row int32 input", rowInfo, 4L * rows);
+    }
+}

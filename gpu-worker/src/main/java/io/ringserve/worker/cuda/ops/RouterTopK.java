@@ -1,0 +1,88 @@
+package io.ringserve.worker.cuda.ops;
+
+import io.ringserve.worker.cuda.CudaDevice;
+import io.ringserve.worker.cuda.DeviceBuffer;
+import io.ringserve.worker.cuda.Kernel;
+import jcuda.driver.CUstream;
+
+/**
+ * {@code router_top_k.cu}: the MoE router of one layer fused in one kernel, one block per token: router logits
+ * (fp32 dot products on the bf16 gate), scores, group-limited or plain top-k, combine weights. Mirrors
+ * reference.GroupLimitedSigmoidRouter (V2) and reference.SoftmaxTopKRouter (v1), ties to the lower index.
+ *
+ * <p>Legend: T = tokens, D = hidden, E = experts, K = experts per token, G = expert groups.
+ */
+public final class RouterTopK {
+    public static final int MAX_EXPERTS = 256;
+    public static final int MAX_TOP_K = 8;
+    public static final int MAX_GROUPS = 32;
+    private static final int THREADS = 256;
+    private final Kernel kernel;
+
+    /** How scores are made and experts chosen. */
+    public enum Scoring {
+        /** V2: sigmoid, expert bias for selection, group-limited top-k, renormalised × routed_scaling_factor. */
+        SIGMOID_GROUP_LIMITED,
+        /** v1: softmax over all experts, plain top-k, renormalised when norm_topk_prob. */
+        SOFTMAX
+    }
+
+    /**
+     * One layer's routing rules.
+     *
+     * @param groups              G (V2; 1 for v1)
+     * @param topkGroup           groups kept (V2; 1 for v1)
+     * @param roundLogitsToBf16   round each logit to bf16 first (v1's bf16 gate, Router.bf16Logits())
+     * @param normTopkProb        v1: renormalise the K probabilities (V2 always renormalises when K > 1)
+     * @param routedScalingFactor V2: weight scale (v1: ignored)
+     */
+    public record Rules(Scoring scoring, int experts, int topK, int groups, int topkGroup, boolean roundLogitsToBf16, boolean normTopkProb,
+                        float routedScalingFactor) {
+        public Rules {
+            if (experts < 1 || experts > MAX_EXPERTS) {
+                throw new IllegalArgumentException("router: experts must be in [1, " + MAX_EXPERTS + "], got " + experts);
+            }
+            if (topK < 1 || topK > Math.min(MAX_TOP_K, experts)) {
+                throw new IllegalArgumentException("router: top_k must be in [1, " + Math.min(MAX_TOP_K, experts) + "], got " + topK);
+            }
+            if (scoring == Scoring.SIGMOID_GROUP_LIMITED) {
+                if (groups < 1 || groups > MAX_GROUPS || experts % groups != 0) {
+                    throw new IllegalArgumentException("router: n_group must divide " + experts + " experts and be <= " + MAX_GROUPS + ", got " + groups);
+                }
+                if (topkGroup < 1 || topkGroup > groups || (long) topkGroup * (experts / groups) < topK) {
+                    throw new IllegalArgumentException("router: topk_group " + topkGroup + " of " + groups + " groups cannot hold " + topK + " experts");
+                }
+            }
+        }
+    }
+
+    public RouterTopK(CudaDevice device) {
+        this.kernel = device.module("router_top_k").kernel("router_top_k");
+    }
+
+    /**
+     * @param x           (T, D) fp32 post-attention-normed hidden states
+     * @param gate        (E, D) bf16 mlp.gate.weight
+     * @param expertBias  (E) fp32 mlp.gate.expert_bias, or null (no bias; always null for SOFTMAX)
+     * @param topkIds     (T, K) int32 out, best first
+     * @param topkWeights (T, K) fp32 out
+     */
+    public void launch(CUstream s, DeviceBuffer x, DeviceBuffer gate, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights,
+                       int tokens, int hidden, Rules r) {
+        String op = "router_top_k";
+        Shapes.positive(op, "tokens", tokens);
+        Shapes.positive(op, "hidden", hidden);
+        Shapes.require(op, "x", x, 4L * tokens * hidden);
+        Shapes.require(op, "gate", gate, 2L * r.experts() * hidden);
+        boolean sigmoid = r.scoring() == Scoring.SIGMOID_GROUP_LIMITED;
+        boolean bias = sigmoid && expertBias != null;
+        if (bias) {
+            Shapes.require(op, "expertBias", expertBias, 4L * r.experts());
+        }
+        Shapes.require(op, "topkIds", topkIds, 4L * tokens * r.topK());
+        Shapes.require(op, "topkWeights", topkWeights, 4L * tokens * r.topK());
+        kernel.launch(s, tokens, THREADS, 0, x, gate, bias ? expertBias : null, topkIds, topkWeights, tokens, hidden, r.experts(), r.topK(),
+                sigmoid ? r.groups() : 1, sigmoid ? r.topkGroup() : 1, sigmoid ? 0 : 1, bias ? 1 : 0, r.roundLogitsToBf16() ? 1 : 0,
+                r.normTopkProb() ? 1 : 0, r.routedScalingFactor());
+    }
+}

@@ -1,0 +1,76 @@
+// harness.h — helpers for the CPU-emulated kernel checks (see cuemu.h): seeded random inputs, bf16
+// conversion, and a check that reports max abs / rel error and the first bad index, like the GPU tests.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace h {
+inline std::mt19937_64 rng(12345);
+inline float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+inline float normal() { return std::normal_distribution<float>(0.f, 1.f)(rng); }
+inline int randint(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); } // inclusive
+
+inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t) ((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t) (u >> 16);
+}
+inline float from_bf16(uint16_t b) {
+    uint32_t u = (uint32_t) b << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline float round_bf16(float f) { return from_bf16(to_bf16(f)); }
+
+inline int failures = 0;
+inline const int line_buffered = std::setvbuf(stdout, nullptr, _IOLBF, 0); // progress shows through pipes
+
+/** |got - want| <= atol + rtol·|want| everywhere (NaN in got fails). */
+inline bool check(const std::string &what, const float *got, const float *want, size_t n, float atol, float rtol) {
+    double max_abs = 0, max_rel = 0;
+    long first_bad = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = std::fabs((double) got[i] - want[i]);
+        bool bad = !(d <= atol + rtol * std::fabs(want[i])) || std::isnan(got[i]) != std::isnan(want[i]);
+        if (std::isnan(got[i]) && std::isnan(want[i])) bad = false, d = 0;
+        if (bad && first_bad < 0) first_bad = (long) i;
+        if (d > max_abs) max_abs = d;
+        if (want[i] != 0 && d / std::fabs(want[i]) > max_rel) max_rel = d / std::fabs(want[i]);
+    }
+    if (first_bad >= 0) {
+        std::printf("FAIL %s: max abs %.3g max rel %.3g first bad [%ld] got %.8g want %.8g\n", what.c_str(), max_abs, max_rel,
+                    first_bad, got[first_bad], want[first_bad]);
+        failures++;
+        return false;
+    }
+    std::printf("ok   %s (max abs %.3g, max rel %.3g)\n", what.c_str(), max_abs, max_rel);
+    return true;
+}
+
+inline bool check_eq(const std::string &what, const int *got, const int *want, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (got[i] != want[i]) {
+            std::printf("FAIL %s: first bad [%zu] got %d want %d\n", what.c_str(), i, got[i], want[i]);
+            failures++;
+            return false;
+        }
+    }
+    std::printf("ok   %s\n", what.c_str());
+    return true;
+}
+
+inline int finish() {
+    std::printf(failures ? "%d FAILED\n" : "ALL OK\n", failures);
+    return failures ? 1 : 0;
+}
+} // namespace h
