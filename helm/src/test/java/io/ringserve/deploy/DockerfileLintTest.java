@@ -44,7 +44,10 @@ class DockerfileLintTest {
         assertThat(d.stages()).extracting(Dockerfiles.Stage::name).containsExactly("build", "kernels", "runtime");
         assertThat(d.stage("build").from()).matches("maven:3\\.9.*-eclipse-temurin-25|eclipse-temurin:25-jdk.*");
         assertThat(d.stage("kernels").from()).matches("nvidia/cuda:12\\.\\d+\\.\\d+-devel-ubuntu\\d+\\.\\d+");
-        assertThat(d.stage("kernels").all("RUN").getFirst().args()).contains("nvcc", "main/cuda");
+        // the kernels are built by the same script as the Maven build, and the runtime reads them from their directory
+        assertThat(d.stage("kernels").all("RUN").getFirst().args()).contains("build-kernels.sh", "/out/kernels");
+        assertThat(d.last().all("COPY")).anySatisfy(c -> assertThat(c.args()).contains("--from=kernels", "/out/kernels", "/opt/ring-serve/kernels"));
+        assertThat(d.last().all("ENV")).anySatisfy(e -> assertThat(e.args()).contains("RINGSERVE_KERNELS_DIR=/opt/ring-serve/kernels"));
         assertThat(d.last().from()).matches("nvidia/cuda:12\\.\\d+\\.\\d+-(base|runtime)-ubuntu\\d+\\.\\d+");
         assertThat(d.last().from()).isEqualTo(d.stage("kernels").from().replace("-devel-", "-base-"));
         // a Java 25 runtime with the Vector API module comes from the build stage (jlink)

@@ -7,11 +7,20 @@ import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
 import io.ringserve.model.template.TemplateException;
 import io.ringserve.model.tokenizer.Tokenizer;
+import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.worker.cuda.BackendSelector;
+import io.ringserve.worker.cuda.CudaBackend;
+import io.ringserve.worker.cuda.CudaRunner;
+import io.ringserve.worker.engine.Engine;
+import io.ringserve.worker.engine.EngineEvent;
+import io.ringserve.worker.engine.EngineObserver;
+import io.ringserve.worker.engine.EngineRequest;
+import io.ringserve.worker.engine.EngineSettings;
+import io.ringserve.worker.engine.ReferenceRunner;
 import io.ringserve.worker.demo.SyntheticCheckpoint;
 import io.ringserve.worker.engine.Generator;
 import io.ringserve.worker.engine.LocalModel;
 import io.ringserve.worker.reference.Dot;
-import io.ringserve.worker.reference.KvCache;
 import io.ringserve.worker.service.WorkerApplication;
 import io.ringserve.worker.weights.WeightsException;
 import java.io.IOException;
@@ -52,8 +61,10 @@ public final class Main {
               tokenize   [--model DIR] --text S          prints ids, comma-separated
               detokenize [--model DIR] --tokens 1,2,3     prints the text
               demo-model --out DIR [--seed S]             writes a tiny random-weights checkpoint
-              bench      [--model DIR | --preset demo|mid|lite-mid] [--prompt-tokens N] [--decode-tokens N] [--concurrency 1,4,16]
-                         batch-1 prefill/decode tokens/s, or aggregate tokens/s of N concurrent streams
+              bench      [--model DIR | --preset demo|mid|lite-mid|ring-mini-2.0|ring-lite [--dummy-weights]] [--batch 1,8,32,64]
+                         [--prompt-len N] [--gen-len N] [--repeats N] [--json FILE] [--backend auto|cpu|cuda]
+                         per batch size: decode tokens/s, time to first token, prefill tokens/s; at batch 1 the
+                         fraction of the memory roofline (--prompt-tokens/--decode-tokens/--concurrency: older names)
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
 
@@ -124,7 +135,8 @@ public final class Main {
             case "tokenize" -> Set.of("model", "text");
             case "detokenize" -> Set.of("model", "tokens", "skip-special-tokens");
             case "demo-model" -> Set.of("out", "seed");
-            case "bench" -> Set.of("model", "preset", "prompt-tokens", "decode-tokens", "backend", "concurrency");
+            case "bench" -> Set.of("model", "preset", "dummy-weights", "batch", "prompt-len", "gen-len", "repeats", "json", "prompt-tokens",
+                    "decode-tokens", "backend", "concurrency");
             default -> throw new UsageException("unknown command '" + command + "'");
         };
     }
@@ -144,10 +156,21 @@ public final class Main {
     private void logits(Options o) {
         int[] tokens = parseIds(o.required("tokens"), "--tokens");
         Path target = Path.of(o.required("out"));
-        checkBackend(o);
+        BackendSelector.Choice backend = checkBackend(o);
         try (LocalModel model = openModel(o, true)) {
-            KvCache cache = model.forward().newCache();
-            float[] logits = model.forward().forward(cache, tokens, true, null); // (T, V)
+            float[] logits; // (T, V)
+            if (backend.backend() == BackendSelector.Backend.CUDA) {
+                try (CudaBackend cuda = CudaBackend.load(model.directory(), model.config(), null)) {
+                    int[] table = new int[(tokens.length + 15) / 16];
+                    for (int i = 0; i < table.length; i++) {
+                        table[i] = i;
+                    }
+                    cuda.runner().allocateKv(16, table.length);
+                    logits = cuda.runner().logits(tokens, table, null);
+                }
+            } else {
+                logits = model.forward().forward(model.forward().newCache(), tokens, true, null);
+            }
             ByteBuffer buf = ByteBuffer.allocate(logits.length * 4).order(ByteOrder.LITTLE_ENDIAN);
             buf.asFloatBuffer().put(logits);
             writeAtomically(target, buf.array());
@@ -156,7 +179,7 @@ public final class Main {
     }
 
     private void generate(Options o) {
-        checkBackend(o);
+        BackendSelector.Choice backend = checkBackend(o);
         try (LocalModel model = openModel(o, false)) {
             int[] prompt;
             int sources = (o.has("tokens") ? 1 : 0) + (o.has("prompt") ? 1 : 0) + (o.has("chat") ? 1 : 0);
@@ -174,7 +197,9 @@ public final class Main {
             SamplingParams sampling = new SamplingParams(o.doubleValue("temperature", 0.0), o.intValue("top-k", 0), o.doubleValue("top-p", 1.0),
                     o.doubleValue("min-p", 0.0), o.doubleValue("repetition-penalty", 1.0), 0, 0, seed);
             StoppingParams stopping = new StoppingParams(o.intValue("max-tokens", 64), model.eosTokenIds(), o.boolValue("ignore-eos", false));
-            Generator.Generation g = Generator.generate(model.forward(), prompt, sampling, stopping, null);
+            Generator.Generation g = backend.backend() == BackendSelector.Backend.CUDA
+                    ? generateOnGpu(model, prompt, sampling, stopping)
+                    : Generator.generate(model.forward(), prompt, sampling, stopping, null);
             out.println(join(g.tokens()));
             int[] visible = g.finishReason() == Generator.FinishReason.STOP ? Arrays.copyOf(g.tokens(), g.tokens().length - 1) : g.tokens();
             try {
@@ -184,6 +209,33 @@ public final class Main {
             }
             err.println("finish_reason=" + g.finishReason().name().toLowerCase() + " prompt_tokens=" + prompt.length
                     + " completion_tokens=" + g.tokens().length);
+        }
+    }
+
+    /** One request through the engine on the CUDA backend, as {@link Generator} reports it. */
+    private static Generator.Generation generateOnGpu(LocalModel model, int[] prompt, SamplingParams sampling, StoppingParams stopping) {
+        try (CudaBackend cuda = CudaBackend.load(model.directory(), model.config(), null)) {
+            int positions = prompt.length + stopping.maxNewTokens();
+            EngineSettings settings = new EngineSettings(1, 1, 512, 16, ((positions + 15) / 16 + 1) * cuda.runner().kvBytesPerBlock(16));
+            List<Integer> ids = new ArrayList<>();
+            java.util.concurrent.CompletableFuture<EngineEvent> end = new java.util.concurrent.CompletableFuture<>();
+            try (Engine engine = new Engine(cuda.runner(), model.eosTokenIds(), settings, EngineObserver.NONE).start()) {
+                engine.submit(new EngineRequest("cli", prompt, sampling, stopping, -1, null), e -> {
+                    switch (e) {
+                        case EngineEvent.Tokens t -> Arrays.stream(t.ids()).forEach(ids::add);
+                        case EngineEvent.Finished f -> end.complete(f);
+                        case EngineEvent.Failed f -> end.complete(f);
+                    }
+                });
+                EngineEvent last = end.join();
+                if (last instanceof EngineEvent.Failed f) {
+                    throw new IllegalStateException("generation failed: " + f.message());
+                }
+                EngineEvent.FinishReason reason = ((EngineEvent.Finished) last).reason();
+                boolean stop = reason == EngineEvent.FinishReason.EOS || reason == EngineEvent.FinishReason.STOP_TOKEN;
+                return new Generator.Generation(ids.stream().mapToInt(Integer::intValue).toArray(),
+                        stop ? Generator.FinishReason.STOP : Generator.FinishReason.LENGTH);
+            }
         }
     }
 
@@ -210,36 +262,82 @@ public final class Main {
     }
 
     private void bench(Options o) {
-        int promptTokens = o.intValue("prompt-tokens", 128);
-        int decodeTokens = o.intValue("decode-tokens", 32);
-        Path dir;
-        Path tmp = null;
-        if (o.has("preset")) {
-            ModelConfig preset = switch (o.get("preset")) {
-                case "demo" -> SyntheticCheckpoint.demoConfig();
-                case "mid" -> SyntheticCheckpoint.midConfig();
-                case "lite-mid" -> SyntheticCheckpoint.liteMidConfig();
-                case "ring-lite" -> throw new UsageException(String.format("--preset ring-lite is the full Ring-lite shape (%.1f GB of bf16 weights),"
-                        + " a GPU benchmark; the CPU bench takes demo, mid or lite-mid", BailingMoeConfig.ringLite().parameterCount() * 2 / 1e9));
-                default -> throw new UsageException("--preset must be demo, mid or lite-mid");
-            };
-            try {
-                tmp = Files.createTempDirectory("ring-serve-bench-");
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            dir = tmp.resolve("model");
-            err.println("writing synthetic " + o.get("preset") + " checkpoint (" + String.format("%.1f", preset.parameterCount() / 1e6) + "M params)...");
-            SyntheticCheckpoint.write(dir, preset, 7, 0);
-        } else {
-            dir = modelDir(o);
+        BackendSelector.Choice backend = checkBackend(o);
+        boolean gpu = backend.backend() == BackendSelector.Backend.CUDA;
+        int promptLen = o.intValue("prompt-len", o.intValue("prompt-tokens", 128));
+        int genLen = o.intValue("gen-len", o.intValue("decode-tokens", 32));
+        int repeats = o.intValue("repeats", 3);
+        if (promptLen < 1 || genLen < 2 || repeats < 1) {
+            throw new UsageException("--prompt-len must be >= 1, --gen-len >= 2 and --repeats >= 1");
         }
-        try (LocalModel model = LocalModel.open(dir)) {
-            if (o.has("concurrency")) {
-                Bench.concurrent(model, parseIds(o.get("concurrency"), "--concurrency"), promptTokens, decodeTokens, out);
-            } else {
-                Bench.run(model, promptTokens, decodeTokens, out);
+        int[] batches = o.has("batch") ? parseIds(o.get("batch"), "--batch")
+                : o.has("concurrency") ? parseIds(o.get("concurrency"), "--concurrency") : new int[] {1};
+        for (int b : batches) {
+            if (b < 1) {
+                throw new UsageException("--batch sizes must be >= 1");
             }
+        }
+        Path json = o.has("json") ? Path.of(o.get("json")) : null;
+        boolean dummy = o.boolValue("dummy-weights", false);
+        if (o.has("preset") == o.has("model")) {
+            if (o.has("model")) {
+                throw new UsageException("give --model DIR or --preset NAME, not both");
+            }
+        }
+        if (dummy && !o.has("preset")) {
+            throw new UsageException("--dummy-weights needs --preset (the shape to fill with random weights)");
+        }
+        ModelConfig preset = o.has("preset") ? preset(o.get("preset"), gpu) : null;
+        if (preset != null && !gpu && preset.parameterCount() > 2_000_000_000L) {
+            String model = o.get("preset").equals("ring-lite") ? "Ring-lite" : "Ring-mini-2.0";
+            throw new UsageException(String.format("--preset %s is the full %s shape (%.1f GB of bf16 weights), a GPU benchmark;"
+                    + " the CPU bench takes demo, mid or lite-mid", o.get("preset"), model, preset.parameterCount() * 2 / 1e9));
+        }
+        if (preset != null && gpu && !dummy) {
+            dummy = true; // a full-size preset is never written to disk for the GPU
+        }
+        Path tmp = null;
+        try {
+            if (gpu && dummy) {
+                err.println("filling " + o.get("preset") + String.format(" with random bf16 weights on the GPU (%.2f GB)...", io.ringserve.worker.cuda.CudaWeights.deviceBytes(preset) / 1e9));
+                try (CudaBackend cuda = CudaBackend.dummy(preset, 7)) {
+                    benchGpu(cuda, preset, o.get("preset") + " (dummy weights)", batches, promptLen, genLen, repeats, json);
+                }
+                return;
+            }
+            Path dir;
+            if (preset != null) {
+                tmp = Files.createTempDirectory("ring-serve-bench-");
+                dir = tmp.resolve("model");
+                err.println("writing synthetic " + o.get("preset") + " checkpoint (" + String.format("%.1f", preset.parameterCount() / 1e6) + "M params)...");
+                SyntheticCheckpoint.write(dir, preset, 7, 0);
+            } else {
+                dir = modelDir(o);
+            }
+            try (LocalModel model = LocalModel.open(dir)) {
+                String name = preset != null ? o.get("preset") : dir.toString();
+                if (gpu) {
+                    try (CudaBackend cuda = CudaBackend.load(dir, model.config(), null)) {
+                        benchGpu(cuda, model.config(), name, batches, promptLen, genLen, repeats, json);
+                    }
+                } else {
+                    out.printf("model: %s (hidden %d, %d layers, %d experts top-%d, vocab %d, %.1fM params); backend cpu, %d cores, dot product %s%n", name,
+                            model.config().hiddenSize(), model.config().numHiddenLayers(), model.config().numExperts(), model.config().numExpertsPerTok(),
+                            model.config().vocabSize(), model.config().parameterCount() / 1e6, Runtime.getRuntime().availableProcessors(), vectorNote());
+                    out.printf("%d-token prompts, %d generated tokens per request%n", promptLen, genLen);
+                    List<EngineBench.Result> results = EngineBench.run(() -> new ReferenceRunner(model.forward()), model.config(), batches, promptLen, genLen,
+                            repeats, out);
+                    double bandwidth = EngineBench.hostCopyBandwidth();
+                    EngineBench.printRoofline(model.config(), results, bandwidth, out);
+                    if (json != null) {
+                        writeAtomically(json, EngineBench.json(new EngineBench.Setup(name, "cpu", Runtime.getRuntime().availableProcessors() + " cores",
+                                promptLen, genLen, repeats, model.checkpointBytes(), bandwidth, model.heldBytes()), model.config(), results)
+                                .getBytes(StandardCharsets.UTF_8));
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         } finally {
             if (tmp != null) {
                 deleteQuietly(tmp);
@@ -247,16 +345,55 @@ public final class Main {
         }
     }
 
+    private void benchGpu(CudaBackend cuda, ModelConfig config, String name, int[] batches, int promptLen, int genLen, int repeats, Path json) {
+        out.printf("model: %s (hidden %d, %d layers, %d experts top-%d, vocab %d, %.1fM params); backend cuda on %s%n", name, config.hiddenSize(),
+                config.numHiddenLayers(), config.numExperts(), config.numExpertsPerTok(), config.vocabSize(), config.parameterCount() / 1e6,
+                cuda.device().name());
+        out.printf("%d-token prompts, %d generated tokens per request%n", promptLen, genLen);
+        List<EngineBench.Result> results = EngineBench.run(() -> new CudaRunner(cuda.device(), cuda.weights()), config, batches, promptLen, genLen,
+                repeats, out);
+        double bandwidth = cuda.copyBandwidth(1L << 30, 10);
+        long memory = cuda.memoryUsed();
+        EngineBench.printRoofline(config, results, bandwidth, out);
+        out.printf("GPU memory in use: %.2f GiB (weights %.2f GiB)%n", memory / (double) (1L << 30), cuda.weights().bytes() / (double) (1L << 30));
+        if (json != null) {
+            writeAtomically(json, EngineBench.json(new EngineBench.Setup(name, "cuda", cuda.device().name(), promptLen, genLen, repeats,
+                    cuda.weights().bytes(), bandwidth, memory), config, results).getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** The bench presets: small synthetic shapes for the CPU, the real shapes (MODEL.md §1, MODEL-V1.md §2) for the GPU. */
+    private static ModelConfig preset(String name, boolean gpu) {
+        return switch (name) {
+            case "demo" -> SyntheticCheckpoint.demoConfig();
+            case "mid" -> SyntheticCheckpoint.midConfig();
+            case "lite-mid" -> SyntheticCheckpoint.liteMidConfig();
+            case "ring-mini-2.0" -> BailingMoeV2Config.ringMini20();
+            case "ring-lite" -> BailingMoeConfig.ringLite();
+            default -> throw new UsageException("--preset must be demo, mid, lite-mid, ring-mini-2.0 or ring-lite");
+        };
+    }
+
     // ---- helpers -----------------------------------------------------------------------------------
 
-    private void checkBackend(Options o) {
-        String backend = o.get("backend", "auto");
-        switch (backend) {
-            case "auto", "cpu" -> {
-            }
-            case "cuda" -> throw new IllegalArgumentException("--backend cuda: this build has no CUDA backend; use --backend cpu");
+    /** Which backend runs ({@link BackendSelector}); today always the CPU, and {@code cuda} fails saying why. */
+    private BackendSelector.Choice checkBackend(Options o) {
+        BackendSelector.Requested requested = switch (o.get("backend", "auto")) {
+            case "auto" -> BackendSelector.Requested.AUTO;
+            case "cpu" -> BackendSelector.Requested.CPU;
+            case "cuda" -> BackendSelector.Requested.CUDA;
             default -> throw new UsageException("--backend must be auto, cpu or cuda");
+        };
+        BackendSelector.Choice choice;
+        try {
+            choice = BackendSelector.select(requested);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--backend cuda: " + e.getMessage(), e);
         }
+        if (choice.gpuUnused()) {
+            err.println("note: --backend auto runs on the cpu: " + choice.reason());
+        }
+        return choice;
     }
 
     private LocalModel openModel(Options o, boolean modelRequired) {

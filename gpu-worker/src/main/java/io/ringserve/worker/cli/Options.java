@@ -4,8 +4,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
-/** {@code --key value} pairs of one command, checked against the keys the command accepts. */
+/**
+ * {@code --key value} pairs of one command, checked against the keys the command accepts. A switch
+ * ({@link #SWITCHES}) may stand alone: {@code --dummy-weights} means {@code --dummy-weights true}.
+ */
 final class Options {
+    static final Set<String> SWITCHES = Set.of("dummy-weights", "ignore-eos", "skip-special-tokens");
     private final Map<String, String> values;
 
     private Options(Map<String, String> values) {
@@ -25,6 +29,8 @@ final class Options {
             if (eq >= 0) {
                 value = key.substring(eq + 1);
                 key = key.substring(0, eq);
+            } else if (SWITCHES.contains(key) && (i + 1 >= args.length || args[i + 1].startsWith("--"))) {
+                value = "true";
             } else {
                 if (i + 1 >= args.length) {
                     throw new UsageException("--" + key + " needs a value");

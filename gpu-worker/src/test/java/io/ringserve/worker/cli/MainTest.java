@@ -149,6 +149,25 @@ class MainTest {
         Result gpuPreset = run("bench", "--preset", "ring-lite");
         assertEquals(2, gpuPreset.exit());
         assertTrue(gpuPreset.err().contains("--preset ring-lite is the full Ring-lite shape (33.6 GB of bf16 weights)"), gpuPreset.err());
+        Result miniOnCpu = run("bench", "--preset", "ring-mini-2.0", "--dummy-weights", "--backend", "cpu");
+        assertEquals(2, miniOnCpu.exit());
+        assertTrue(miniOnCpu.err().contains("--preset ring-mini-2.0 is the full Ring-mini-2.0 shape"), miniOnCpu.err());
+        Result dummyWithoutPreset = run("bench", "--model", TINY.toString(), "--dummy-weights");
+        assertEquals(2, dummyWithoutPreset.exit());
+        assertTrue(dummyWithoutPreset.err().contains("--dummy-weights needs --preset"), dummyWithoutPreset.err());
+    }
+
+    @Test
+    void cudaBackendFailsInOneLineSayingWhy() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(io.ringserve.worker.cuda.CudaProbe.probe().ready(), "this machine has a usable GPU");
+        Result cuda = run("generate", "--model", TINY.toString(), "--tokens", "1,2", "--backend", "cuda");
+        assertEquals(1, cuda.exit());
+        assertTrue(cuda.err().startsWith("error: --backend cuda: cuda was requested"), cuda.err());
+        assertEquals(1, cuda.err().lines().count(), "one line: " + cuda.err());
+        Result bench = run("bench", "--preset", "demo", "--backend", "cuda");
+        assertEquals(1, bench.exit(), "bench checks the backend too");
+        Result badBackend = run("generate", "--model", TINY.toString(), "--tokens", "1,2", "--backend", "tpu");
+        assertEquals(2, badBackend.exit());
     }
 
     @Test

@@ -3,6 +3,7 @@ package io.ringserve.worker.service;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.ringserve.worker.cuda.CudaProbe;
 import io.ringserve.worker.reference.Golden;
 import java.util.ArrayList;
 import java.util.List;
@@ -57,10 +58,12 @@ class WorkerConfigurationTest {
     }
 
     @Test
-    void cudaBackendIsRefusedByThisBuild(CapturedOutput output) {
+    void cudaBackendWithoutAUsableGpuIsRefusedSayingWhy(CapturedOutput output) {
+        CudaProbe.Probe probe = CudaProbe.probe();
+        org.junit.jupiter.api.Assumptions.assumeFalse(probe.ready(), "this machine has a usable GPU");
         String report = failedStartup(output, "--ringserve.worker.backend=cuda");
         assertTrue(report.contains("ringserve.worker.backend"), report);
-        assertTrue(report.contains("no CUDA backend"), report);
+        assertTrue(report.contains("cuda was requested") && report.contains(probe.whyNotReady()), report);
     }
 
     @Test

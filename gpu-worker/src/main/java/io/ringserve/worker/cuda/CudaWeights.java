@@ -1,0 +1,381 @@
+package io.ringserve.worker.cuda;
+
+import io.ringserve.model.config.BailingMoeConfig;
+import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
+import io.ringserve.worker.cuda.ops.FillRandom;
+import io.ringserve.worker.reference.Matrix;
+import io.ringserve.worker.reference.ModelWeights;
+import io.ringserve.worker.weights.Bf16;
+import io.ringserve.worker.weights.SafetensorsCheckpoint;
+import io.ringserve.worker.weights.WeightsException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongConsumer;
+
+/**
+ * A model's weights in device memory, laid out for the kernels: every matrix bf16 row-major as the checkpoint
+ * stores it ({@code [out, in]}), the norm weights bf16, V2's expert bias fp32, and the SwiGLU weights packed
+ * as {@code moe_experts.cu} reads them: {@code gate_up [E, 2·I, D]} (per expert its gate rows, then its up
+ * rows) and {@code down [E, D, I]}; a dense MLP or the shared expert is the same with E = 1.
+ *
+ * <p>Two sources: a safetensors checkpoint (copied through pinned staging buffers, {@link WeightUploader}) or
+ * seeded random values written by a kernel on the device ({@link #dummy}, no disk), the way full-size speed is
+ * measured without the real checkpoint. Legend: V = vocab, D = hidden, d = head dim, H = heads, E = experts.
+ */
+public final class CudaWeights implements AutoCloseable {
+    /** Standard deviation the dummy weights aim at (the models' initializer_range). */
+    static final float DUMMY_STD = 0.02f;
+
+    /** One decoder layer. */
+    public record Layer(
+            DeviceBuffer inputNorm,  // (D) bf16
+            DeviceBuffer qkv,        // (H·d + 2·Hkv·d, D) bf16, head slots Q | K | V
+            DeviceBuffer qNorm,      // (d) bf16, null without QK-norm (v1)
+            DeviceBuffer kNorm,      // (d) bf16, null without QK-norm (v1)
+            DeviceBuffer dense,      // (D, H·d) bf16, attention output projection
+            DeviceBuffer postNorm,   // (D) bf16
+            Ffn ffn) {
+    }
+
+    /** The feed-forward block of a layer. */
+    public sealed interface Ffn permits Swiglu, Moe {
+    }
+
+    /** A SwiGLU MLP packed as one expert: the dense MLP of the first layers, or the shared expert. */
+    public record Swiglu(
+            DeviceBuffer gateUp,     // (1, 2·I, D) bf16
+            DeviceBuffer down,       // (1, D, I) bf16
+            int inter) implements Ffn {
+    }
+
+    /** A sparse MoE block. */
+    public record Moe(
+            DeviceBuffer gate,       // (E, D) bf16 router weight
+            DeviceBuffer expertBias, // (E) fp32, null for a router without one (v1)
+            DeviceBuffer gateUp,     // (E, 2·Ie, D) bf16
+            DeviceBuffer down,       // (E, D, Ie) bf16
+            Swiglu shared) implements Ffn { // null when num_shared_experts is 0
+    }
+
+    private final CudaDevice device;
+    private final ModelConfig config;
+    private final List<DeviceBuffer> owned = new ArrayList<>();
+    private final DeviceBuffer embedding; // (V, D) bf16
+    private final List<Layer> layers;
+    private final DeviceBuffer norm;      // (D) bf16
+    private final DeviceBuffer lmHead;    // (V, D) bf16; the embedding when tied
+    private long bytes;
+
+    private CudaWeights(CudaDevice device, ModelConfig config, Source source) {
+        this.device = device;
+        this.config = config;
+        boolean done = false;
+        try {
+            int d = config.hiddenSize();
+            embedding = source.matrix(this, "model.word_embeddings.weight", config.vocabSize(), d);
+            List<Layer> list = new ArrayList<>(config.numHiddenLayers());
+            for (int i = 0; i < config.numHiddenLayers(); i++) {
+                list.add(layer(source, i));
+            }
+            layers = List.copyOf(list);
+            norm = source.norm(this, "model.norm.weight", d);
+            lmHead = config.tieWordEmbeddings() && !source.has("lm_head.weight") ? embedding
+                    : source.lmHead(this, config.vocabSize(), d);
+            source.finish();
+            done = true;
+        } finally {
+            if (!done) {
+                close();
+            }
+        }
+    }
+
+    private Layer layer(Source s, int i) {
+        ModelConfig c = config;
+        int d = c.hiddenSize();
+        String p = "model.layers." + i + ".";
+        Ffn ffn;
+        if (c.isMoeLayer(i)) {
+            boolean bias = c instanceof BailingMoeV2Config v2 && v2.moeRouterEnableExpertBias();
+            ffn = new Moe(
+                    s.matrix(this, p + "mlp.gate.weight", c.numExperts(), d),
+                    bias ? s.expertBias(this, p + "mlp.gate.expert_bias", c.numExperts()) : null,
+                    s.gateUp(this, p + "mlp.experts.", c.numExperts(), c.moeIntermediateSize(), d),
+                    s.down(this, p + "mlp.experts.", c.numExperts(), c.moeIntermediateSize(), d),
+                    c.numSharedExperts() > 0 ? swiglu(s, p + "mlp.shared_experts.", c.sharedExpertIntermediateSize()) : null);
+        } else {
+            ffn = swiglu(s, p + "mlp.", c.intermediateSize());
+        }
+        return new Layer(
+                s.norm(this, p + "input_layernorm.weight", d),
+                s.matrix(this, p + "attention.query_key_value.weight", c.qkvDim(), d),
+                c.useQkNorm() ? s.norm(this, p + "attention.query_layernorm.weight", c.headDim()) : null,
+                c.useQkNorm() ? s.norm(this, p + "attention.key_layernorm.weight", c.headDim()) : null,
+                s.matrix(this, p + "attention.dense.weight", d, c.queryDim()),
+                s.norm(this, p + "post_attention_layernorm.weight", d),
+                ffn);
+    }
+
+    private Swiglu swiglu(Source s, String prefix, int inter) {
+        int d = config.hiddenSize();
+        return new Swiglu(s.gateUp(this, prefix, -1, inter, d), s.down(this, prefix, -1, inter, d), inter);
+    }
+
+    /** Loads the checkpoint's tensors into device memory; {@code progress} is told the bytes copied so far. */
+    public static CudaWeights load(CudaDevice device, ModelConfig config, SafetensorsCheckpoint checkpoint, LongConsumer progress) {
+        requireFits(device, config);
+        return new CudaWeights(device, config, new CheckpointSource(device, checkpoint, progress));
+    }
+
+    /** Seeded random weights written on the device (no checkpoint): for benchmarks at full size. */
+    public static CudaWeights dummy(CudaDevice device, ModelConfig config, long seed) {
+        requireFits(device, config);
+        return new CudaWeights(device, config, new DummySource(device, seed));
+    }
+
+    /** Device bytes the weights of {@code config} take. */
+    public static long deviceBytes(ModelConfig config) {
+        long d = config.hiddenSize();
+        long total = (long) config.vocabSize() * d * 2 * (config.tieWordEmbeddings() ? 1 : 2) + d * 2;
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            total += ((long) config.qkvDim() * d + d * config.queryDim() + 2 * d + (config.useQkNorm() ? 2L * config.headDim() : 0)) * 2;
+            if (config.isMoeLayer(i)) {
+                total += (long) config.numExperts() * d * 2 + (long) config.numExperts() * 4;
+                total += (long) config.numExperts() * 3 * config.moeIntermediateSize() * d * 2;
+                total += config.numSharedExperts() > 0 ? 3L * config.sharedExpertIntermediateSize() * d * 2 : 0;
+            } else {
+                total += 3L * config.intermediateSize() * d * 2;
+            }
+        }
+        return total;
+    }
+
+    private static void requireFits(CudaDevice device, ModelConfig config) {
+        long need = deviceBytes(config);
+        long free = device.freeMemory();
+        if (need > free) {
+            throw new IllegalStateException(String.format("the model's weights need %.2f GiB of GPU memory but %s has %.2f GiB free",
+                    need / (double) (1L << 30), device.name(), free / (double) (1L << 30)));
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public DeviceBuffer embedding() {
+        return embedding;
+    }
+
+    public List<Layer> layers() {
+        return layers;
+    }
+
+    public DeviceBuffer norm() {
+        return norm;
+    }
+
+    public DeviceBuffer lmHead() {
+        return lmHead;
+    }
+
+    /** Device bytes held. */
+    public long bytes() {
+        return bytes;
+    }
+
+    DeviceBuffer alloc(long size) {
+        DeviceBuffer b = device.alloc(size);
+        owned.add(b);
+        bytes += size;
+        return b;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : owned) {
+            b.close();
+        }
+        owned.clear();
+    }
+
+    /** Where the values come from. */
+    private sealed interface Source permits CheckpointSource, DummySource {
+        boolean has(String name);
+
+        DeviceBuffer matrix(CudaWeights w, String name, int rows, int cols);
+
+        DeviceBuffer norm(CudaWeights w, String name, int n);
+
+        DeviceBuffer expertBias(CudaWeights w, String name, int experts);
+
+        /** experts < 0: one MLP under {@code prefix} (gate_proj/up_proj), else experts {@code prefix + e + "."}. */
+        DeviceBuffer gateUp(CudaWeights w, String prefix, int experts, int inter, int hidden);
+
+        DeviceBuffer down(CudaWeights w, String prefix, int experts, int inter, int hidden);
+
+        DeviceBuffer lmHead(CudaWeights w, int vocab, int hidden);
+
+        void finish();
+    }
+
+    private static final class CheckpointSource implements Source {
+        private final SafetensorsCheckpoint ckpt;
+        private final WeightUploader uploader;
+
+        CheckpointSource(CudaDevice device, SafetensorsCheckpoint ckpt, LongConsumer progress) {
+            this.ckpt = ckpt;
+            this.uploader = new WeightUploader(device, progress);
+        }
+
+        @Override
+        public boolean has(String name) {
+            return ckpt.contains(name);
+        }
+
+        @Override
+        public DeviceBuffer matrix(CudaWeights w, String name, int rows, int cols) {
+            MemorySegment src = ckpt.bf16(name, rows, cols);
+            DeviceBuffer b = w.alloc(src.byteSize());
+            uploader.upload(src, b, 0);
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer norm(CudaWeights w, String name, int n) {
+            MemorySegment src = ckpt.bf16(name, n);
+            DeviceBuffer b = w.alloc(src.byteSize());
+            uploader.upload(src, b, 0);
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer expertBias(CudaWeights w, String name, int experts) {
+            DeviceBuffer b = w.alloc(4L * experts);
+            if (ckpt.contains(name)) {
+                b.copyFromHost(ckpt.readFloat(name, experts));
+            } else {
+                // the reference treats a missing bias as zeros unless the config says the router has one
+                throw new WeightsException("tensor '" + name + "' not found, but config.json moe_router_enable_expert_bias is true");
+            }
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer gateUp(CudaWeights w, String prefix, int experts, int inter, int hidden) {
+            int n = Math.max(1, experts);
+            long part = 2L * inter * hidden; // bytes of one (I, D) bf16 matrix
+            DeviceBuffer b = w.alloc(2 * part * n);
+            for (int e = 0; e < n; e++) {
+                String p = experts < 0 ? prefix : prefix + e + ".";
+                uploader.upload(ckpt.bf16(p + "gate_proj.weight", inter, hidden), b, 2 * part * e);
+                uploader.upload(ckpt.bf16(p + "up_proj.weight", inter, hidden), b, 2 * part * e + part);
+            }
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer down(CudaWeights w, String prefix, int experts, int inter, int hidden) {
+            int n = Math.max(1, experts);
+            long part = 2L * inter * hidden;
+            DeviceBuffer b = w.alloc(part * n);
+            for (int e = 0; e < n; e++) {
+                String p = experts < 0 ? prefix : prefix + e + ".";
+                uploader.upload(ckpt.bf16(p + "down_proj.weight", hidden, inter), b, part * e);
+            }
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer lmHead(CudaWeights w, int vocab, int hidden) {
+            if (!(w.config instanceof BailingMoeConfig v1 && v1.normHead())) {
+                return matrix(w, "lm_head.weight", vocab, hidden);
+            }
+            // v1 norm_head: columns L2-normalised over the vocab axis in fp32 at load, as the reference does
+            Matrix.F32 normalized = ModelWeights.normalizeColumns(new Matrix.Bf16(ckpt.bf16("lm_head.weight", vocab, hidden), vocab, hidden));
+            float[] row = new float[hidden];
+            short[] all = new short[vocab * hidden];
+            for (int r = 0; r < vocab; r++) {
+                normalized.row(r, row, 0);
+                for (int c = 0; c < hidden; c++) {
+                    all[r * hidden + c] = Bf16.fromFloat(row[c]);
+                }
+            }
+            DeviceBuffer b = w.alloc(2L * vocab * hidden);
+            b.copyFromHost(all);
+            return b;
+        }
+
+        @Override
+        public void finish() {
+            uploader.close();
+        }
+    }
+
+    private static final class DummySource implements Source {
+        private final CudaDevice device;
+        private final FillRandom fill;
+        private long seed;
+
+        DummySource(CudaDevice device, long seed) {
+            this.device = device;
+            this.fill = new FillRandom(device);
+            this.seed = seed;
+        }
+
+        @Override
+        public boolean has(String name) {
+            return false;
+        }
+
+        private DeviceBuffer random(CudaWeights w, long elements) {
+            DeviceBuffer b = w.alloc(2 * elements);
+            // uniform in [-s, s] has standard deviation s / sqrt(3)
+            fill.bf16(device.stream(), b, elements, seed++, (float) (DUMMY_STD * Math.sqrt(3)));
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer matrix(CudaWeights w, String name, int rows, int cols) {
+            return random(w, (long) rows * cols);
+        }
+
+        @Override
+        public DeviceBuffer norm(CudaWeights w, String name, int n) {
+            short[] ones = new short[n];
+            java.util.Arrays.fill(ones, Bf16.fromFloat(1f));
+            DeviceBuffer b = w.alloc(2L * n);
+            b.copyFromHost(ones);
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer expertBias(CudaWeights w, String name, int experts) {
+            DeviceBuffer b = w.alloc(4L * experts);
+            b.fill((byte) 0);
+            return b;
+        }
+
+        @Override
+        public DeviceBuffer gateUp(CudaWeights w, String prefix, int experts, int inter, int hidden) {
+            return random(w, 2L * Math.max(1, experts) * inter * hidden);
+        }
+
+        @Override
+        public DeviceBuffer down(CudaWeights w, String prefix, int experts, int inter, int hidden) {
+            return random(w, (long) Math.max(1, experts) * inter * hidden);
+        }
+
+        @Override
+        public DeviceBuffer lmHead(CudaWeights w, int vocab, int hidden) {
+            return random(w, (long) vocab * hidden);
+        }
+
+        @Override
+        public void finish() {
+            device.synchronize();
+        }
+    }
+}
