@@ -40,6 +40,20 @@ class DockerComposeConfigTest {
     }
 
     @Test
+    void aRingLiteCheckpointIsServedBySettingItsDirectoryAndModelId() {
+        assumeTrue(haveCompose(), "docker-compose is not installed");
+        Path keys = Repo.scratch("compose").resolve("api-keys");
+        Charts.writeString(keys, "sk-compose-test\n");
+        Repo.Result result = Repo.run(Repo.root(), 60, List.of("docker-compose", "--project-directory", Repo.root().toString(), "-f",
+                        composeFile().toString(), "config"), "RING_SERVE_API_KEYS_FILE", keys.toString(), "COMPOSE_PROJECT_NAME", "ringserve-test",
+                "RING_SERVE_MODEL_DIR", "/data/models/Ring-lite", "RING_SERVE_MODEL_ID", "inclusionAI/Ring-lite");
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        assertThat(result.output()).contains("RINGSERVE_WORKER_MODEL_ID: inclusionAI/Ring-lite", "RINGSERVE_GATEWAY_MODEL_ID: inclusionAI/Ring-lite",
+                "/data/models/Ring-lite");
+        assertThat(result.output()).doesNotContain("Ring-mini-2.0");
+    }
+
+    @Test
     void defaultProfileIsValid() {
         assumeTrue(haveCompose(), "docker-compose is not installed");
         Repo.Result result = compose(composeFile(), "config", "-q");

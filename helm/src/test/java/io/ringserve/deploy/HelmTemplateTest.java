@@ -168,6 +168,21 @@ class HelmTemplateTest {
     }
 
     @Test
+    void ringLiteValuesServeTheV1CheckpointFromAClaim() {
+        Manifests m = Charts.template(List.of(Repo.chart().resolve("values-ring-lite.yaml")), Map.of());
+        Map<String, Object> worker = Manifests.applicationYml(m.get("ConfigMap", WORKER));
+        Map<String, Object> gateway = Manifests.applicationYml(m.get("ConfigMap", GATEWAY));
+        assertThat((String) at(worker, "ringserve.worker.model-id")).isEqualTo("inclusionAI/Ring-lite");
+        assertThat((String) at(gateway, "ringserve.gateway.model-id")).isEqualTo("inclusionAI/Ring-lite");
+        assertThat((String) at(worker, "ringserve.worker.model")).isEqualTo("/models/model");
+        assertThat((String) at(worker, "ringserve.worker.kv-cache-bytes")).isEqualTo("16GB");
+        List<Map<String, Object>> volumes = at(m.get("StatefulSet", WORKER), "spec.template.spec.volumes");
+        assertThat(volumes).anySatisfy(v -> assertThat((String) at(v, "persistentVolumeClaim.claimName")).isEqualTo("ring-lite-weights"));
+        Map<String, Object> limits = at(container(m.get("StatefulSet", WORKER), "worker"), "resources.limits");
+        assertThat(limits).containsEntry("nvidia.com/gpu", 1).containsEntry("memory", "24Gi");
+    }
+
+    @Test
     void hostPathModelIsMountedReadOnlyInWorkersAndGateway() {
         Manifests m = Charts.template(Map.of("model.source", "hostPath", "model.hostPath", "/data/models/Ring-mini-2.0"));
         for (Map<String, Object> workload : List.of(m.get("StatefulSet", WORKER), m.get("Deployment", GATEWAY))) {

@@ -106,6 +106,16 @@ public sealed interface ModelConfig permits BailingMoeV2Config, BailingMoeConfig
         return queryDim() + 2 * kvDim();
     }
 
+    /** Longest prompt + generated tokens one sequence may have: max_position_embeddings, YaRN-extended when configured. */
+    default int contextLength() {
+        int max = maxPositionEmbeddings();
+        if (ropeScaling() != null) {
+            max = Math.max(max, (int) Math.min(Integer.MAX_VALUE / 2,
+                    (long) (ropeScaling().originalMaxPositionEmbeddings() * ropeScaling().factor())));
+        }
+        return max;
+    }
+
     /** Query heads served by one KV head (GQA). */
     default int queriesPerKvHead() {
         return numAttentionHeads() / numKeyValueHeads();

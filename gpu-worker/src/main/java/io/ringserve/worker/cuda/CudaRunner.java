@@ -103,22 +103,12 @@ public final class CudaRunner implements StepRunner {
         this.routing = routingRules(config);
 
         RotaryEmbedding rotary = new RotaryEmbedding(config);
-        this.contextLength = contextLengthOf(config);
+        this.contextLength = config.contextLength();
         float[][] tables = QkNormRopeCache.ropeTables(rotary, contextLength);
         this.cosTable = device.alloc(4L * tables[0].length);
         this.sinTable = device.alloc(4L * tables[1].length);
         cosTable.copyFromHost(tables[0]);
         sinTable.copyFromHost(tables[1]);
-    }
-
-    /** The context length the CPU reference allows: max_position_embeddings, YaRN-extended when configured. */
-    static int contextLengthOf(ModelConfig c) {
-        int max = c.maxPositionEmbeddings();
-        if (c.ropeScaling() != null) {
-            max = Math.max(max, (int) Math.min(Integer.MAX_VALUE / 2,
-                    (long) (c.ropeScaling().originalMaxPositionEmbeddings() * c.ropeScaling().factor())));
-        }
-        return max;
     }
 
     static RouterTopK.Rules routingRules(ModelConfig c) {

@@ -63,11 +63,7 @@ public final class ReferenceForward {
 
     /** Longest prompt + generated tokens one sequence may have (YaRN-extended when configured). */
     public int contextLength() {
-        int max = config.maxPositionEmbeddings();
-        if (config.ropeScaling() != null) {
-            max = Math.max(max, (int) Math.min(Integer.MAX_VALUE / 2, (long) (config.ropeScaling().originalMaxPositionEmbeddings() * config.ropeScaling().factor())));
-        }
-        return max;
+        return config.contextLength();
     }
 
     /** A cache of the held layers sized for this model's context. */
