@@ -73,7 +73,7 @@ final class EngineBench {
     private static double[] once(StepRunner runner, ModelConfig config, int batch, int promptLen, int genLen, long seed) {
         int blockSize = 16;
         long blocks = (long) batch * ((promptLen + genLen + blockSize - 1) / blockSize + 1);
-        EngineSettings settings = new EngineSettings(batch, batch, Math.max(512, batch), blockSize, blocks * runner.kvBytesPerBlock(blockSize));
+        EngineSettings settings = new EngineSettings(batch, batch, Math.max(2048, batch), blockSize, blocks * runner.kvBytesPerBlock(blockSize));
         long[] first = new long[batch];
         long[][] stamps = new long[batch][genLen];
         int[] counts = new int[batch];
