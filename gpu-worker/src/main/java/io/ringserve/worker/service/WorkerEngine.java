@@ -485,6 +485,14 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
 
     /** The device the backend runs on, e.g. {@code cpu: 16 cores (amd64)}. */
     public String deviceName() {
+        if (cuda != null) {
+            return "cuda: " + cuda.device().name();
+        }
         return "cpu: " + Runtime.getRuntime().availableProcessors() + " cores (" + System.getProperty("os.arch") + ")";
+    }
+
+    /** Whether the forward pass runs on the GPU. */
+    public boolean onGpu() {
+        return cuda != null;
     }
 }

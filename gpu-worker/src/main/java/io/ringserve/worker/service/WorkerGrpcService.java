@@ -95,7 +95,7 @@ public final class WorkerGrpcService extends WorkerGrpc.WorkerImplBase {
                 .setContextLength(worker.model().forward().contextLength())
                 .setVocabSize(vocab)
                 .setTokenizerSha256(tokenizerSha)
-                .setBackend(Backend.CPU)
+                .setBackend(worker.onGpu() ? Backend.CUDA : Backend.CPU)
                 .setDeviceName(worker.deviceName())
                 .setKvBlockSize(engine != null ? engine.kvBlockSize() : p.kvBlockSize())
                 // a stage after the head stores as many blocks as the head allocates: report what its budget could hold
