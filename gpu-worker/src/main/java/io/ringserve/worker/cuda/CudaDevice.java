@@ -113,6 +113,15 @@ public final class CudaDevice implements AutoCloseable {
         return s;
     }
 
+    /** Destroys a stream of {@link #newStream} now (after its queued work) rather than with the device. */
+    public synchronized void releaseStream(CUstream s) {
+        checkOpen();
+        if (!streams.remove(s)) {
+            throw new IllegalArgumentException("not a stream of this device's newStream()");
+        }
+        cuStreamDestroy(s);
+    }
+
     /**
      * Allocates device memory (uninitialised; 256-byte aligned).
      *

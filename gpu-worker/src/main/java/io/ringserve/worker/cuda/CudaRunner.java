@@ -21,8 +21,13 @@ import io.ringserve.worker.reference.RotaryEmbedding;
 import io.ringserve.worker.reference.Router;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import jcuda.CudaException;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
 
 /**
  * The forward pass on one NVIDIA GPU as a {@link StepRunner}: the same steps as
@@ -38,11 +43,20 @@ import jcuda.driver.CUstream;
  * choice on equal logits; seeded random rows draw on the GPU (Philox keyed by the seed, counter = the sequence's
  * output index, so a replay continues the same draws on this backend).
  *
+ * <p>A decode-only step (every entry one token) replays the CUDA graph of its batch-size bucket ({@link DecodeGraphs}:
+ * the batch padded to 1, 2, 4, 8, … rows, one host-to-device copy of the packed inputs, one {@code cuGraphLaunch});
+ * prefill and mixed steps run eagerly, kernel by kernel. Both paths record the same kernels
+ * ({@link #forward}), so a replay equals the eager step bit for bit. With dual streams the shared expert of each
+ * MoE layer runs on a second stream, concurrently with the router and the routed experts, joined by an event
+ * before the combine (eagerly and inside the graphs). {@code -Dringserve.cuda.graphs=false} and
+ * {@code -Dringserve.cuda.dual-stream=false} switch either off (debugging, measurements).
+ *
  * <p>Called from the engine thread only (it makes the device's context current on each call). Legend: T = tokens
  * of the step, N = sequences, D = hidden, H/Hkv = heads, d = head dim, V = vocab, K = experts per token, I =
  * intermediate, MB = block table width, S = KV cache rows (blocks · block size).
  */
 public final class CudaRunner implements StepRunner {
+    private static final Logger LOG = Logger.getLogger(CudaRunner.class.getName());
     /** Device memory left free beyond the weights, the KV cache and the activations (driver, graphs, fragmentation). */
     static final long HEADROOM = 512L << 20;
 
@@ -75,18 +89,42 @@ public final class CudaRunner implements StepRunner {
     private DeviceBuffer[] keys;   // [layer] (S, Hkv·d) bf16
     private DeviceBuffer[] values; // [layer] (S, Hkv·d) bf16
 
-    private Activations act;
+    private Activations act;      // the eager steps' buffers, grown as steps need
+    private DecodeGraphs graphs;  // null: graphs off (or allocateKv not called yet)
+    private boolean useGraphs;    // false after a failed capture
+    private final boolean dualStream;
+    private final CUstream sharedStream; // the shared expert's stream when dualStream, else null
+    private final CUevent[] forks;       // [layer] recorded on the compute stream before the shared expert; null without dual streams
+    private final CUevent[] joins;       // [layer] recorded on sharedStream after the shared expert
+    private Activations lastAct;  // buffers of the last step (its logits: lastLogits())
+    private int lastN;            // N of the last step
+    private int lastBucket;       // graph bucket of the last step, 0: eager
+    private boolean closed;
     private volatile boolean failed;
     private volatile String failure;
 
     /**
+     * Graphs and dual streams as the system properties {@code ringserve.cuda.graphs} and
+     * {@code ringserve.cuda.dual-stream} say (both on unless set to {@code false}).
+     *
      * @param weights the model on {@code device}; the runner does not own it
      */
     public CudaRunner(CudaDevice device, CudaWeights weights) {
+        this(device, weights, !"false".equals(System.getProperty("ringserve.cuda.graphs")),
+                !"false".equals(System.getProperty("ringserve.cuda.dual-stream")));
+    }
+
+    /**
+     * @param weights    the model on {@code device}; the runner does not own it
+     * @param graphs     replay decode-only steps as CUDA graphs (false: every step eager)
+     * @param dualStream run the shared expert on a second stream, concurrent with the routed experts
+     */
+    public CudaRunner(CudaDevice device, CudaWeights weights, boolean graphs, boolean dualStream) {
         this.device = device;
         this.weights = weights;
         this.config = weights.config();
         this.stream = device.stream();
+        this.useGraphs = graphs;
         device.makeCurrent();
         this.embedding = new Embedding(device);
         this.rmsNorm = new RmsNorm(device);
@@ -109,6 +147,38 @@ public final class CudaRunner implements StepRunner {
         this.sinTable = device.alloc(4L * tables[1].length);
         cosTable.copyFromHost(tables[0]);
         sinTable.copyFromHost(tables[1]);
+
+        this.dualStream = dualStream && config.numExperts() > 0 && config.numSharedExperts() > 0;
+        if (this.dualStream) {
+            int layers = config.numHiddenLayers();
+            this.sharedStream = device.newStream();
+            this.forks = new CUevent[layers];
+            this.joins = new CUevent[layers];
+            for (int l = 0; l < layers; l++) {
+                forks[l] = newEvent();
+                joins[l] = newEvent();
+            }
+        } else {
+            this.sharedStream = null;
+            this.forks = null;
+            this.joins = null;
+        }
+    }
+
+    private static CUevent newEvent() {
+        CUevent e = new CUevent();
+        JCudaDriver.cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING);
+        return e;
+    }
+
+    /** Whether decode-only steps replay CUDA graphs (false when switched off, or after a capture failed). */
+    public boolean graphs() {
+        return useGraphs;
+    }
+
+    /** Whether the shared expert runs on its own stream (false also for a model without shared experts). */
+    public boolean dualStream() {
+        return dualStream;
     }
 
     static RouterTopK.Rules routingRules(ModelConfig c) {
@@ -170,6 +240,67 @@ public final class CudaRunner implements StepRunner {
             keys[l] = device.alloc(perLayer);
             values[l] = device.alloc(perLayer);
         }
+        if (useGraphs) {
+            graphs = new DecodeGraphs(stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks),
+                    (a, in, rows) -> forward(a, in, rows, rows, true, null));
+        }
+    }
+
+    /**
+     * Captures the decode graph of every batch-size bucket up to {@code maxBatch} sequences now (1, 2, 4, … and
+     * {@code maxBatch} itself; the engine's max-running), so that no decode step pays for a capture; without this
+     * call each bucket is captured on its first use. The graphs' buffers are sized for {@code maxBatch} once. When a
+     * capture fails (a {@link CudaException}), graphs are switched off and the runner goes on eagerly.
+     *
+     * @return the number of graphs held, 0 when graphs are off
+     */
+    public int captureGraphs(int maxBatch) {
+        if (keys == null) {
+            throw new IllegalStateException("allocateKv was not called");
+        }
+        if (graphs == null) {
+            return 0;
+        }
+        device.makeCurrent();
+        try {
+            return graphs.captureAll(maxBatch);
+        } catch (CudaException e) {
+            // a capture or allocation failure leaves the context usable: go on eagerly
+            disableGraphs();
+            throw e;
+        }
+    }
+
+    /** Captures the decode graphs for the engine's max-running; a failed capture leaves the runner eager. */
+    @Override
+    public void warmUp(int maxSequences) {
+        try {
+            int n = captureGraphs(maxSequences);
+            LOG.info("captured " + n + " decode graphs for up to " + maxSequences + " sequences");
+        } catch (CudaException e) {
+            LOG.log(Level.WARNING, "capturing the decode graphs failed; decode steps run eagerly", e);
+        }
+    }
+
+    /** How many decode graphs are instantiated now. */
+    int graphCount() {
+        return graphs == null ? 0 : graphs.count();
+    }
+
+    /** The graph bucket the last step replayed, 0 when it ran eagerly. */
+    int lastBucket() {
+        return lastBucket;
+    }
+
+    /** The logits of the last {@link #step}'s rows, (N, V) fp32 row-major (tests compare graph and eager steps). */
+    float[] lastLogits() {
+        if (lastAct == null) {
+            throw new IllegalStateException("no step has run");
+        }
+        device.makeCurrent();
+        float[] logits = new float[Math.multiplyExact(lastN, config.vocabSize())];
+        lastAct.logits.copyToHost(logits);
+        return logits;
     }
 
     /** Device bytes of the KV cache. */
@@ -200,17 +331,27 @@ public final class CudaRunner implements StepRunner {
         ModelConfig c = config;
         int n = batch.size();
         int t = tokenCount(batch);
-        Activations a = activations(t, n);
         StepInputs in = StepInputs.of(batch, c.vocabSize(), blockSize, maxBlocks);
-        in.upload(a);
-        layers(a, t, n, t == n, null);
-        head(a, n, t);
-        sample.sample(stream, a.logits, a.logits, a.temperature, a.topK, a.topP, a.minP, a.seeds, a.steps, a.sampledIds, a.sampledLogprobs,
-                n, c.vocabSize());
-        int[] ids = new int[n];
-        float[] logprobs = new float[n];
-        a.sampledIds.copyToHost(ids);
-        a.sampledLogprobs.copyToHost(logprobs);
+        int bucket = t == n && graphs != null ? graphs.bucket(n) : 0;
+        DecodeGraphs.Graph graph = bucket > 0 ? graphOrEager(bucket) : null;
+        if (graph == null) {
+            bucket = 0;
+        }
+        Activations a;
+        if (graph != null) {
+            a = replay(in, graph);
+        } else {
+            a = activations(t, n);
+            Inputs v = a.bind(in.layout(maxBlocks));
+            a.inputWords.copyFromHostAsync(in.pack(v.layout()), stream);
+            forward(a, v, t, n, t == n, null);
+        }
+        lastAct = a;
+        lastN = n;
+        lastBucket = bucket;
+        // one copy back: sampled ids [0, n) and logprobs [Ncap, Ncap + n) of a.sampled
+        int[] back = new int[a.seqs + n];
+        a.sampled.copyToHost(back);
 
         Sampled[] out = new Sampled[n];
         float[] row = null;
@@ -226,16 +367,53 @@ public final class CudaRunner implements StepRunner {
                 a.logits.slice(4L * i * c.vocabSize(), 4L * c.vocabSize()).copyToHost(row);
                 out[i] = Logprobs.sample(s, row);
             } else {
-                out[i] = new Sampled(ids[i], s.topLogprobs() >= 0 ? logprobs[i] : Float.NaN, null);
+                out[i] = new Sampled(back[i], s.topLogprobs() >= 0 ? Float.intBitsToFloat(back[a.seqs + i]) : Float.NaN, null);
             }
         }
         return out;
     }
 
     /**
+     * The graph of {@code bucket}, captured now if it is new; null when capturing failed, after which graphs are off
+     * and every step runs eagerly (a failed capture or allocation leaves the context usable, unlike a failed launch).
+     */
+    private DecodeGraphs.Graph graphOrEager(int bucket) {
+        try {
+            return graphs.graph(bucket);
+        } catch (CudaException e) {
+            LOG.log(Level.WARNING, "capturing the decode graph of bucket " + bucket + " failed; decode steps run eagerly from now on", e);
+            disableGraphs();
+            return null;
+        }
+    }
+
+    private void disableGraphs() {
+        DecodeGraphs g = graphs;
+        graphs = null;
+        useGraphs = false;
+        if (g != null) {
+            g.close();
+        }
+    }
+
+    /**
+     * A decode-only step as one replay of its bucket's graph: the inputs padded to the bucket's rows, packed,
+     * copied into the graph's fixed input buffer, then {@code cuGraphLaunch} on the compute stream.
+     *
+     * @return the graph's buffers, holding the step's logits and sampled ids once the stream has run
+     */
+    private Activations replay(StepInputs in, DecodeGraphs.Graph g) {
+        Activations a = graphs.activations();
+        StepInputs padded = StepInputs.padded(in, g.bucket());
+        a.inputWords.copyFromHostAsync(padded.pack(g.layout()), stream);
+        JCudaDriver.cuGraphLaunch(g.exec(), stream);
+        return a;
+    }
+
+    /**
      * Runs a whole sequence from position 0 in one prefill into the blocks of {@code blockTable} and returns the
      * logits of every position (the CLI's {@code logits} command and the golden tests); outside the engine's use
-     * of those blocks.
+     * of those blocks. Always eager.
      *
      * @param routes when not null, filled per layer with the MoE routing decisions (T, K), null for dense layers
      * @return (T, V) fp32 logits, row-major
@@ -249,15 +427,11 @@ public final class CudaRunner implements StepRunner {
         int t = tokens.length;
         List<StepEntry> one = List.of(new StepEntry(0, tokens, 0, blockTable, null));
         Activations a = activations(t, t);
-        StepInputs in = StepInputs.of(one, c.vocabSize(), blockSize, maxBlocks);
-        in.upload(a);
-        int[] rows = new int[t];
-        for (int i = 0; i < t; i++) {
-            rows[i] = i;
-        }
-        a.lastRows.copyFromHost(rows);
-        layers(a, t, 1, false, routes);
-        head(a, t, t);
+        StepInputs in = StepInputs.of(one, c.vocabSize(), blockSize, maxBlocks).everyRow();
+        Inputs v = a.bind(in.layout(maxBlocks));
+        a.inputWords.copyFromHostAsync(in.pack(v.layout()), stream);
+        layers(a, v, t, 1, false, routes);
+        head(a, v, t, t);
         float[] logits = new float[Math.multiplyExact(t, c.vocabSize())];
         a.logits.copyToHost(logits);
         return logits;
@@ -274,24 +448,35 @@ public final class CudaRunner implements StepRunner {
         return t;
     }
 
+    /**
+     * One step on the device, all on the compute stream (and the shared-expert stream, joined back): layers, head,
+     * sampling into {@code a.sampled}. What the eager path runs and what a decode graph captures.
+     */
+    private void forward(Activations a, Inputs in, int t, int n, boolean decodeOnly, int[][][] routes) {
+        layers(a, in, t, n, decodeOnly, routes);
+        head(a, in, n, t);
+        sample.sample(stream, a.logits, a.logits, in.temperature, in.topK, in.topP, in.minP, in.seeds, in.steps, a.sampledIds, a.sampledLogprobs,
+                n, config.vocabSize());
+    }
+
     /** Embedding and every decoder layer over the step's T rows: the residual stream ends in {@code a.x}. */
-    private void layers(Activations a, int t, int n, boolean decodeOnly, int[][][] routes) {
+    private void layers(Activations a, Inputs in, int t, int n, boolean decodeOnly, int[][][] routes) {
         ModelConfig c = config;
         int d = c.hiddenSize();
         int kvRows = blocks * blockSize;
-        embedding.launch(stream, a.x, weights.embedding(), a.ids, t, d, c.vocabSize());
+        embedding.launch(stream, a.x, weights.embedding(), in.ids, t, d, c.vocabSize());
         for (int l = 0; l < c.numHiddenLayers(); l++) {
             CudaWeights.Layer w = weights.layers().get(l);
             // attention block
             rmsNorm.launch(stream, a.h, a.x, null, w.inputNorm(), t, d, (float) c.rmsNormEps());
             matmul.launch(stream, a.qkv, a.h, w.qkv(), t, c.qkvDim(), d, false);
-            qkNormRopeCache.launch(stream, a.qkv, a.positions, a.slots, cosTable, sinTable, w.qNorm(), w.kNorm(), a.q, keys[l], values[l],
+            qkNormRopeCache.launch(stream, a.qkv, in.positions, in.slots, cosTable, sinTable, w.qNorm(), w.kNorm(), a.q, keys[l], values[l],
                     t, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rotaryDim(), contextLength, kvRows, (float) c.rmsNormEps());
             if (decodeOnly) {
-                attentionDecode.launch(stream, a.q, keys[l], values[l], a.blockTables, a.contextLens, a.attn, n, c.numAttentionHeads(),
+                attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, n, c.numAttentionHeads(),
                         c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             } else {
-                attentionPrefill.launch(stream, a.q, keys[l], values[l], a.blockTables, a.rowSeq, a.positions, a.attn, t, n,
+                attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attn, t, n,
                         c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             }
             convert.toBf16(stream, a.attnBf16, a.attn, (long) t * c.queryDim());
@@ -299,9 +484,9 @@ public final class CudaRunner implements StepRunner {
             // feed-forward block
             rmsNorm.launch(stream, a.h, a.x, null, w.postNorm(), t, d, (float) c.rmsNormEps());
             switch (w.ffn()) {
-                case CudaWeights.Swiglu mlp -> swiglu(a, mlp, t, a.x, true); // x += mlp(h)
+                case CudaWeights.Swiglu mlp -> swiglu(stream, a.gateUp, a.mlpAct, a.h, mlp, t, a.x, true); // x += mlp(h)
                 case CudaWeights.Moe moe -> {
-                    moe(a, moe, t);
+                    moe(a, moe, t, l);
                     if (routes != null) {
                         int k = c.numExpertsPerTok();
                         int[] ids = new int[t * k];
@@ -316,39 +501,61 @@ public final class CudaRunner implements StepRunner {
         }
     }
 
-    /** Final norm and lm_head on the {@code rows} rows named by {@code a.lastRows}: logits (rows, V) in {@code a.logits}. */
-    private void head(Activations a, int rows, int t) {
+    /** Final norm and lm_head on the {@code rows} rows named by {@code in.lastRows}: logits (rows, V) in {@code a.logits}. */
+    private void head(Activations a, Inputs in, int rows, int t) {
         ModelConfig c = config;
         int d = c.hiddenSize();
-        gatherRows.launch(stream, a.xLast, a.x, a.lastRows, rows, t, d);
+        gatherRows.launch(stream, a.xLast, a.x, in.lastRows, rows, t, d);
         rmsNorm.launch(stream, a.hLast, a.xLast, null, weights.norm(), rows, d, (float) c.rmsNormEps());
         matmul.launch(stream, a.logits, a.hLast, weights.lmHead(), rows, c.vocabSize(), d, false);
     }
 
-    /** Dense SwiGLU (or the shared expert): {@code out (+)= down(silu(gate(h)) · up(h))}. */
-    private void swiglu(Activations a, CudaWeights.Swiglu mlp, int t, DeviceBuffer out, boolean accumulate) {
+    /**
+     * Dense SwiGLU (or the shared expert) on stream {@code s}: {@code out (+)= down(silu(gate(h)) · up(h))}.
+     *
+     * @param gateUp (T, 2·I) fp32 scratch
+     * @param act    (T, I) bf16 scratch
+     * @param h      (T, D) bf16 input
+     */
+    private void swiglu(CUstream s, DeviceBuffer gateUp, DeviceBuffer act, DeviceBuffer h, CudaWeights.Swiglu mlp, int t, DeviceBuffer out,
+                        boolean accumulate) {
         int d = config.hiddenSize();
-        matmul.launch(stream, a.gateUp, a.h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);
-        siluMul.launch(stream, a.mlpAct, a.gateUp, t, mlp.inter());
-        matmul.launch(stream, out, a.mlpAct, mlp.down(), t, d, mlp.inter(), accumulate);
+        matmul.launch(s, gateUp, h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);
+        siluMul.launch(s, act, gateUp, t, mlp.inter());
+        matmul.launch(s, out, act, mlp.down(), t, d, mlp.inter(), accumulate);
     }
 
-    /** Router, the K selected experts, the shared expert, and the weighted combine into the residual stream. */
-    private void moe(Activations a, CudaWeights.Moe moe, int t) {
+    /**
+     * Router, the K selected experts, the shared expert, and the weighted combine into the residual stream. With
+     * dual streams the shared expert forks onto {@link #sharedStream} after the post-attention norm (it reads
+     * only {@code a.h} and writes only its own buffers) and joins before the combine, which reads its output.
+     */
+    private void moe(Activations a, CudaWeights.Moe moe, int t, int layer) {
         ModelConfig c = config;
         int d = c.hiddenSize();
         int k = c.numExpertsPerTok();
         int inter = c.moeIntermediateSize();
+        CudaWeights.Swiglu sharedMlp = moe.shared();
+        boolean dual = dualStream && sharedMlp != null;
+        if (dual) {
+            // fork: sharedStream waits for everything queued on the compute stream so far (a.h is written)
+            JCudaDriver.cuEventRecord(forks[layer], stream);
+            JCudaDriver.cuStreamWaitEvent(sharedStream, forks[layer], 0);
+            swiglu(sharedStream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false);
+            JCudaDriver.cuEventRecord(joins[layer], sharedStream);
+        }
         convert.toF32(stream, a.hF32, a.h, (long) t * d);
         router.launch(stream, a.hF32, moe.gate(), moe.expertBias(), a.topkIds, a.topkWeights, t, d, routing);
         experts.gateUpSilu(stream, a.hF32, moe.gateUp(), a.topkIds, a.expertAct, t, k, d, inter, c.numExperts());
         experts.down(stream, a.expertAct, moe.down(), a.topkIds, a.expertOut, t, k, d, inter, c.numExperts());
-        DeviceBuffer shared = null;
-        if (moe.shared() != null) {
-            swiglu(a, moe.shared(), t, a.sharedOut, false);
-            shared = a.sharedOut;
+        if (sharedMlp != null && !dual) {
+            swiglu(stream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false);
         }
-        experts.combine(stream, a.expertOut, a.topkWeights, shared, a.x, a.x, t, k, d); // x += shared + Σ_k w·y
+        if (dual) {
+            // join: the compute stream waits for the shared expert
+            JCudaDriver.cuStreamWaitEvent(stream, joins[layer], 0);
+        }
+        experts.combine(stream, a.expertOut, a.topkWeights, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d); // x += shared + Σ_k w·y
     }
 
     private Activations activations(int tokens, int seqs) {
@@ -370,7 +577,28 @@ public final class CudaRunner implements StepRunner {
 
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         device.makeCurrent();
+        try {
+            device.synchronize(); // nothing queued may still use what is freed below
+        } catch (CudaException e) {
+            // a failed context: free what can be freed
+        }
+        if (graphs != null) {
+            graphs.close();
+            graphs = null;
+        }
+        lastAct = null;
+        if (forks != null) {
+            for (int l = 0; l < forks.length; l++) {
+                JCudaDriver.cuEventDestroy(forks[l]);
+                JCudaDriver.cuEventDestroy(joins[l]);
+            }
+            device.releaseStream(sharedStream);
+        }
         if (act != null) {
             act.close();
             act = null;
@@ -387,7 +615,11 @@ public final class CudaRunner implements StepRunner {
         sinTable.close();
     }
 
-    /** The host side of one step's inputs, laid out as the kernels read them. */
+    /**
+     * The host side of one step's inputs, laid out as the kernels read them. Lengths: T rows ({@code ids},
+     * {@code positions}, {@code slots}, {@code rowSeq}), N sequences ({@code contextLens}, {@code blockTables}
+     * (N, MB)), R output rows ({@code lastRows} and the sampling parameters; R = N in a step).
+     */
     record StepInputs(int[] ids, int[] positions, int[] slots, int[] rowSeq, int[] lastRows, int[] blockTables, int[] contextLens,
                       float[] temperature, int[] topK, float[] topP, float[] minP, long[] seeds, long[] steps, boolean[] onHost) {
 
@@ -404,13 +636,13 @@ public final class CudaRunner implements StepRunner {
             int[] lastRows = new int[n];     // (N)
             int[] tables = new int[n * maxBlocks]; // (N, MB)
             int[] contextLens = new int[n];  // (N)
-            float[] temperature = new float[n];
-            int[] topK = new int[n];
-            float[] topP = new float[n];
-            float[] minP = new float[n];
-            long[] seeds = new long[n];
-            long[] steps = new long[n];
-            boolean[] onHost = new boolean[n];
+            float[] temperature = new float[n]; // (N)
+            int[] topK = new int[n];         // (N)
+            float[] topP = new float[n];     // (N)
+            float[] minP = new float[n];     // (N)
+            long[] seeds = new long[n];      // (N)
+            long[] steps = new long[n];      // (N)
+            boolean[] onHost = new boolean[n]; // (N)
             int r = 0;
             for (int i = 0; i < n; i++) {
                 StepEntry e = batch.get(i);
@@ -453,43 +685,208 @@ public final class CudaRunner implements StepRunner {
             return new StepInputs(ids, positions, slots, rowSeq, lastRows, tables, contextLens, temperature, topK, topP, minP, seeds, steps, onHost);
         }
 
-        void upload(Activations a) {
-            CUstream s = a.stream;
-            a.ids.copyFromHostAsync(ids, s);
-            a.positions.copyFromHostAsync(positions, s);
-            a.slots.copyFromHostAsync(slots, s);
-            a.rowSeq.copyFromHostAsync(rowSeq, s);
-            a.lastRows.copyFromHostAsync(lastRows, s);
-            a.blockTables.copyFromHostAsync(blockTables, s);
-            a.contextLens.copyFromHostAsync(contextLens, s);
-            a.temperature.copyFromHostAsync(temperature, s);
-            a.topK.copyFromHostAsync(topK, s);
-            a.topP.copyFromHostAsync(topP, s);
-            a.minP.copyFromHostAsync(minP, s);
-            a.seeds.copyFromHostAsync(words(seeds), s);
-            a.steps.copyFromHostAsync(words(steps), s);
+        /** T = rows, N = sequences, R = output rows. */
+        int tokens() {
+            return ids.length;
         }
 
-        /** uint64 values as the little-endian int pairs the device reads. */
-        static int[] words(long[] v) {
-            int[] w = new int[2 * v.length];
-            for (int i = 0; i < v.length; i++) {
-                w[2 * i] = (int) v[i];
-                w[2 * i + 1] = (int) (v[i] >>> 32);
+        int seqs() {
+            return contextLens.length;
+        }
+
+        int rows() {
+            return lastRows.length;
+        }
+
+        /** This step's layout in the packed input words, for block tables {@code maxBlocks} wide. */
+        InputLayout layout(int maxBlocks) {
+            return new InputLayout(tokens(), seqs(), rows(), maxBlocks);
+        }
+
+        /** The same inputs with one output row per token row (R = T, greedy), for the logits of every position. */
+        StepInputs everyRow() {
+            int t = tokens();
+            int[] rows = new int[t];
+            float[] topP = new float[t];
+            for (int i = 0; i < t; i++) {
+                rows[i] = i;
+                topP[i] = 1f;
             }
+            return new StepInputs(ids, positions, slots, rowSeq, rows, blockTables, contextLens, new float[t], new int[t], topP, new float[t],
+                    new long[t], new long[t], new boolean[t]);
+        }
+
+        /**
+         * A decode-only step (T = N = R, one token per sequence) padded to {@code rows} sequences for the graph of
+         * that bucket. A padding row reads token 0 at position 0, writes no K/V (slot -1), attends to nothing
+         * (context length 0: its attention output is 0), samples greedily and names its own row as its last row; its
+         * block table row is all block 0 and never read. The first N rows are the step's own, unchanged.
+         */
+        static StepInputs padded(StepInputs in, int rows) {
+            int n = in.seqs();
+            if (in.tokens() != n || in.rows() != n) {
+                throw new IllegalArgumentException("only a decode-only step (one token per sequence) is padded: " + in.tokens() + " tokens, "
+                        + n + " sequences, " + in.rows() + " output rows");
+            }
+            if (rows < n) {
+                throw new IllegalArgumentException("cannot pad " + n + " sequences to " + rows);
+            }
+            if (rows == n) {
+                return in;
+            }
+            int maxBlocks = in.blockTables.length / n;
+            int[] ids = java.util.Arrays.copyOf(in.ids, rows);                 // (B) padding: token 0
+            int[] positions = java.util.Arrays.copyOf(in.positions, rows);     // (B) padding: position 0
+            int[] slots = java.util.Arrays.copyOf(in.slots, rows);             // (B) padding: -1, no K/V write
+            int[] rowSeq = java.util.Arrays.copyOf(in.rowSeq, rows);           // (B) padding: its own row
+            int[] lastRows = java.util.Arrays.copyOf(in.lastRows, rows);       // (B) padding: its own row
+            int[] tables = java.util.Arrays.copyOf(in.blockTables, rows * maxBlocks); // (B, MB) padding: zeros, never read
+            int[] contextLens = java.util.Arrays.copyOf(in.contextLens, rows); // (B) padding: 0, attention output 0
+            float[] temperature = java.util.Arrays.copyOf(in.temperature, rows); // (B) padding: 0, greedy
+            int[] topK = java.util.Arrays.copyOf(in.topK, rows);               // (B) padding: 0
+            float[] topP = java.util.Arrays.copyOf(in.topP, rows);             // (B) padding: 1
+            float[] minP = java.util.Arrays.copyOf(in.minP, rows);             // (B) padding: 0
+            long[] seeds = java.util.Arrays.copyOf(in.seeds, rows);            // (B) padding: 0
+            long[] steps = java.util.Arrays.copyOf(in.steps, rows);            // (B) padding: 0
+            boolean[] onHost = java.util.Arrays.copyOf(in.onHost, rows);       // (B) padding: false
+            for (int i = n; i < rows; i++) {
+                slots[i] = -1;
+                rowSeq[i] = i;
+                lastRows[i] = i;
+                topP[i] = 1f;
+            }
+            return new StepInputs(ids, positions, slots, rowSeq, lastRows, tables, contextLens, temperature, topK, topP, minP, seeds, steps, onHost);
+        }
+
+        /**
+         * Every input in one int32 word array laid out as {@code l} says (floats as their bits, uint64 as
+         * little-endian word pairs): one host-to-device copy per step. Words between regions are 0.
+         */
+        int[] pack(InputLayout l) {
+            if (l.tokens() != tokens() || l.seqs() != seqs() || l.rows() != rows() || blockTables.length != l.seqs() * l.maxBlocks()) {
+                throw new IllegalArgumentException("inputs of " + tokens() + " tokens, " + seqs() + " sequences, " + rows() + " rows, "
+                        + blockTables.length + " block table entries do not fit " + l);
+            }
+            int r = rows();
+            if (temperature.length != r || topK.length != r || topP.length != r || minP.length != r || seeds.length != r || steps.length != r) {
+                throw new IllegalArgumentException("sampling parameters for " + temperature.length + " rows, expected " + r);
+            }
+            int[] w = new int[l.words()];
+            for (int i = 0; i < r; i++) {
+                w[l.seeds() + 2 * i] = (int) seeds[i];
+                w[l.seeds() + 2 * i + 1] = (int) (seeds[i] >>> 32);
+                w[l.steps() + 2 * i] = (int) steps[i];
+                w[l.steps() + 2 * i + 1] = (int) (steps[i] >>> 32);
+                w[l.temperature() + i] = Float.floatToRawIntBits(temperature[i]);
+                w[l.topK() + i] = topK[i];
+                w[l.topP() + i] = Float.floatToRawIntBits(topP[i]);
+                w[l.minP() + i] = Float.floatToRawIntBits(minP[i]);
+                w[l.lastRows() + i] = lastRows[i];
+            }
+            System.arraycopy(ids, 0, w, l.ids(), ids.length);
+            System.arraycopy(positions, 0, w, l.positions(), positions.length);
+            System.arraycopy(slots, 0, w, l.slots(), slots.length);
+            System.arraycopy(rowSeq, 0, w, l.rowSeq(), rowSeq.length);
+            System.arraycopy(contextLens, 0, w, l.contextLens(), contextLens.length);
+            System.arraycopy(blockTables, 0, w, l.blockTables(), blockTables.length);
             return w;
         }
     }
 
-    /** Device buffers of a step, sized for up to {@code tokens} rows and {@code seqs} sequences. */
+    /**
+     * Where each per-step input lives in one int32 word array (host) and one device buffer (its copy): word
+     * offsets of regions in this order, each starting on a 16-byte boundary (uint64 seeds and steps need 8).
+     * Legend: T = tokens, N = sequences, R = output rows, MB = block table width.
+     */
+    record InputLayout(int tokens, int seqs, int rows, int maxBlocks) {
+        InputLayout {
+            if (tokens < 1 || seqs < 1 || rows < 1 || maxBlocks < 1) {
+                throw new IllegalArgumentException("input layout of " + tokens + " tokens, " + seqs + " sequences, " + rows + " rows, " + maxBlocks
+                        + " blocks per table");
+            }
+        }
+
+        private static int align(long words) {
+            return Math.toIntExact((words + 3) & ~3L);
+        }
+
+        int seeds() {             // (R) uint64
+            return 0;
+        }
+
+        int steps() {             // (R) uint64
+            return align(seeds() + 2L * rows);
+        }
+
+        int temperature() {       // (R) fp32
+            return align(steps() + 2L * rows);
+        }
+
+        int topK() {              // (R) int32
+            return align(temperature() + (long) rows);
+        }
+
+        int topP() {              // (R) fp32
+            return align(topK() + (long) rows);
+        }
+
+        int minP() {              // (R) fp32
+            return align(topP() + (long) rows);
+        }
+
+        int lastRows() {          // (R) int32
+            return align(minP() + (long) rows);
+        }
+
+        int ids() {               // (T) int32
+            return align(lastRows() + (long) rows);
+        }
+
+        int positions() {         // (T) int32
+            return align(ids() + (long) tokens);
+        }
+
+        int slots() {             // (T) int32
+            return align(positions() + (long) tokens);
+        }
+
+        int rowSeq() {            // (T) int32
+            return align(slots() + (long) tokens);
+        }
+
+        int contextLens() {       // (N) int32
+            return align(rowSeq() + (long) tokens);
+        }
+
+        int blockTables() {       // (N, MB) int32
+            return align(contextLens() + (long) seqs);
+        }
+
+        /** Total words. */
+        int words() {
+            return align(blockTables() + (long) seqs * maxBlocks);
+        }
+    }
+
+    /** The device views of one step's packed inputs (slices of {@link Activations#inputWords}, laid out by {@link #layout}). */
+    record Inputs(InputLayout layout,
+                  DeviceBuffer ids, DeviceBuffer positions, DeviceBuffer slots, DeviceBuffer rowSeq, // (T) int32
+                  DeviceBuffer contextLens,                                                          // (N) int32
+                  DeviceBuffer blockTables,                                                          // (N, MB) int32
+                  DeviceBuffer lastRows, DeviceBuffer topK,                                          // (R) int32
+                  DeviceBuffer temperature, DeviceBuffer topP, DeviceBuffer minP,                    // (R) fp32
+                  DeviceBuffer seeds, DeviceBuffer steps) {                                          // (R) uint64
+    }
+
+    /**
+     * Device buffers of a step, sized for up to {@code tokens} rows and {@code seqs} sequences (and output rows).
+     * A decode graph's buffers are one of these, never reallocated while the graph lives.
+     */
     static final class Activations implements AutoCloseable {
         final int tokens;
         final int seqs;
-        final CUstream stream;
         private final List<DeviceBuffer> all = new ArrayList<>();
-        final DeviceBuffer ids, positions, slots, rowSeq;    // (T) int
-        final DeviceBuffer lastRows, contextLens;             // (N) int
-        final DeviceBuffer blockTables;                       // (N, MB) int
+        final DeviceBuffer inputWords; // (InputLayout(T, N, N, MB).words) int32: the packed per-step inputs, see bind()
         final DeviceBuffer x;          // (T, D) fp32 residual stream
         final DeviceBuffer h;          // (T, D) bf16 normed
         final DeviceBuffer hF32;       // (T, D) fp32 normed (router and expert input)
@@ -497,8 +894,10 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
         final DeviceBuffer attn;       // (T, H·d) fp32
         final DeviceBuffer attnBf16;   // (T, H·d) bf16
-        final DeviceBuffer gateUp;     // (T, 2·I) fp32, I the largest SwiGLU width
+        final DeviceBuffer gateUp;     // (T, 2·I) fp32, I the dense MLP's width
         final DeviceBuffer mlpAct;     // (T, I) bf16
+        final DeviceBuffer sharedGateUp; // (T, 2·Is) fp32, Is the shared expert's width (its own: it may run on the second stream)
+        final DeviceBuffer sharedAct;  // (T, Is) bf16
         final DeviceBuffer sharedOut;  // (T, D) fp32
         final DeviceBuffer topkIds;    // (T, K) int
         final DeviceBuffer topkWeights;// (T, K) fp32
@@ -507,28 +906,20 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer xLast;      // (N, D) fp32
         final DeviceBuffer hLast;      // (N, D) bf16
         final DeviceBuffer logits;     // (N, V) fp32
-        final DeviceBuffer temperature, topP, minP; // (N) fp32
-        final DeviceBuffer topK;       // (N) int
-        final DeviceBuffer seeds, steps; // (N) uint64
-        final DeviceBuffer sampledIds; // (N) int
-        final DeviceBuffer sampledLogprobs; // (N) fp32
+        final DeviceBuffer sampled;    // (2·N) words: sampled ids int32 [0, N), their logprobs fp32 [N, 2·N)
+        final DeviceBuffer sampledIds; // (N) int32, a slice of sampled
+        final DeviceBuffer sampledLogprobs; // (N) fp32, a slice of sampled
 
         Activations(CudaDevice device, ModelConfig c, int tokens, int seqs, int maxBlocks) {
             this.tokens = tokens;
             this.seqs = seqs;
-            this.stream = device.stream();
             long t = tokens;
             long n = seqs;
             int d = c.hiddenSize();
             int k = Math.max(1, c.numExpertsPerTok());
-            int inter = Math.max(c.intermediateSize(), c.numSharedExperts() > 0 ? c.sharedExpertIntermediateSize() : 0);
-            ids = alloc(device, 4 * t);
-            positions = alloc(device, 4 * t);
-            slots = alloc(device, 4 * t);
-            rowSeq = alloc(device, 4 * t);
-            lastRows = alloc(device, 4 * n);
-            contextLens = alloc(device, 4 * n);
-            blockTables = alloc(device, 4 * n * maxBlocks);
+            int inter = Math.max(1, c.intermediateSize());
+            int sharedInter = Math.max(1, c.numSharedExperts() > 0 ? c.sharedExpertIntermediateSize() : 0);
+            inputWords = alloc(device, 4L * new InputLayout(tokens, seqs, seqs, maxBlocks).words());
             x = alloc(device, 4 * t * d);
             h = alloc(device, 2 * t * d);
             hF32 = alloc(device, 4 * t * d);
@@ -538,6 +929,8 @@ public final class CudaRunner implements StepRunner {
             attnBf16 = alloc(device, 2 * t * c.queryDim());
             gateUp = alloc(device, 4 * t * 2 * inter);
             mlpAct = alloc(device, 2 * t * inter);
+            sharedGateUp = alloc(device, 4 * t * 2 * sharedInter);
+            sharedAct = alloc(device, 2 * t * sharedInter);
             sharedOut = alloc(device, 4 * t * d);
             topkIds = alloc(device, 4 * t * k);
             topkWeights = alloc(device, 4 * t * k);
@@ -546,20 +939,35 @@ public final class CudaRunner implements StepRunner {
             xLast = alloc(device, 4 * n * d);
             hLast = alloc(device, 2 * n * d);
             logits = alloc(device, 4 * n * c.vocabSize());
-            temperature = alloc(device, 4 * n);
-            topP = alloc(device, 4 * n);
-            minP = alloc(device, 4 * n);
-            topK = alloc(device, 4 * n);
-            seeds = alloc(device, 8 * n);
-            steps = alloc(device, 8 * n);
-            sampledIds = alloc(device, 4 * n);
-            sampledLogprobs = alloc(device, 4 * n);
+            sampled = alloc(device, 8 * n);
+            sampledIds = sampled.slice(0, 4 * n);
+            sampledLogprobs = sampled.slice(4 * n, 4 * n);
         }
 
         private DeviceBuffer alloc(CudaDevice device, long bytes) {
             DeviceBuffer b = device.alloc(Math.max(4, bytes));
             all.add(b);
             return b;
+        }
+
+        /** The device views of inputs laid out by {@code l} in {@link #inputWords} (fixed addresses per layout). */
+        Inputs bind(InputLayout l) {
+            if (l.tokens() > tokens || l.seqs() > seqs || l.rows() > seqs || 4L * l.words() > inputWords.bytes()) {
+                throw new IllegalArgumentException(l + " does not fit buffers for " + tokens + " tokens and " + seqs + " sequences");
+            }
+            long t = l.tokens();
+            long n = l.seqs();
+            long r = l.rows();
+            return new Inputs(l,
+                    words(l.ids(), t), words(l.positions(), t), words(l.slots(), t), words(l.rowSeq(), t),
+                    words(l.contextLens(), n), words(l.blockTables(), n * l.maxBlocks()),
+                    words(l.lastRows(), r), words(l.topK(), r),
+                    words(l.temperature(), r), words(l.topP(), r), words(l.minP(), r),
+                    words(l.seeds(), 2 * r), words(l.steps(), 2 * r));
+        }
+
+        private DeviceBuffer words(int offset, long count) {
+            return inputWords.slice(4L * offset, 4L * count);
         }
 
         @Override

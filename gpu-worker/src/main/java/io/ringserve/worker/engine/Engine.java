@@ -90,6 +90,7 @@ public final class Engine implements AutoCloseable {
                     + perBlock + " bytes)");
         }
         runner.allocateKv(settings.kvBlockSize(), blocks);
+        runner.warmUp(settings.maxRunning());
         this.kv = new KvBlocks(settings.kvBlockSize(), blocks);
         this.contextLength = runner.contextLength();
         this.load = new Load(0, 0, kv.freeBlocks(), kv.totalBlocks(), false);

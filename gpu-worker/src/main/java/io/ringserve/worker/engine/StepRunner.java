@@ -38,6 +38,14 @@ public interface StepRunner extends AutoCloseable {
      */
     Sampled[] step(List<StepEntry> batch);
 
+    /**
+     * Prepares for steps of up to {@code maxSequences} sequences (the engine's max-running) once the KV storage is
+     * allocated, before the first step: e.g. the CUDA runner captures its decode graphs here. Must not fail the
+     * runner: whatever cannot be prepared is done on first use instead.
+     */
+    default void warmUp(int maxSequences) {
+    }
+
     /** A sequence left (finished, cancelled or failed): drop whatever the runner keeps for it. */
     default void release(long sequenceId) {
     }

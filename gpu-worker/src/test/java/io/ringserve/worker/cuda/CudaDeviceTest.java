@@ -47,6 +47,8 @@ class CudaDeviceTest extends GpuTestSupport {
             b.copyToHostAsync(back, s);
             assertArrayEquals(bits, back);
         }
+        device().releaseStream(s);
+        assertThrows(IllegalArgumentException.class, () -> device().releaseStream(s), "released once");
     }
 
     @GpuTest
