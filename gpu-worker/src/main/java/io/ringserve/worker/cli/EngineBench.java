@@ -4,6 +4,7 @@ import io.ringserve.model.config.DecodeTraffic;
 import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
+import io.ringserve.worker.cuda.KernelProfile;
 import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineObserver;
@@ -168,6 +169,11 @@ final class EngineBench {
     }
 
     static String json(Setup s, ModelConfig config, List<Result> results) {
+        return json(s, config, results, List.of());
+    }
+
+    /** With {@code bench --profile}: the per-kernel tables ({@link KernelProfile.Table#json}) under {@code "profiles"}. */
+    static String json(Setup s, ModelConfig config, List<Result> results, List<KernelProfile.Table> profiles) {
         long bytes = DecodeTraffic.bytesPerToken(config);
         StringBuilder b = new StringBuilder();
         b.append("{\n");
@@ -193,7 +199,15 @@ final class EngineBench {
                     .append(r.batch() == 1 ? ", \"roofline_fraction\": " + number(r.decodeTokensPerSecond() * bytes / s.copyBandwidth()) : "")
                     .append('}');
         }
-        b.append("\n  ]\n}\n");
+        b.append("\n  ]");
+        if (!profiles.isEmpty()) {
+            b.append(",\n  \"profiles\": [");
+            for (int i = 0; i < profiles.size(); i++) {
+                b.append(i == 0 ? "\n    " : ",\n    ").append(profiles.get(i).json());
+            }
+            b.append("\n  ]");
+        }
+        b.append("\n}\n");
         return b.toString();
     }
 

@@ -11,6 +11,7 @@ import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.worker.cuda.BackendSelector;
 import io.ringserve.worker.cuda.CudaBackend;
 import io.ringserve.worker.cuda.CudaRunner;
+import io.ringserve.worker.cuda.KernelProfile;
 import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineObserver;
@@ -62,9 +63,11 @@ public final class Main {
               detokenize [--model DIR] --tokens 1,2,3     prints the text
               demo-model --out DIR [--seed S]             writes a tiny random-weights checkpoint
               bench      [--model DIR | --preset demo|mid|lite-mid|ring-mini-2.0|ring-lite [--dummy-weights]] [--batch 1,8,32,64]
-                         [--prompt-len N] [--gen-len N] [--repeats N] [--json FILE] [--backend auto|cpu|cuda]
+                         [--prompt-len N] [--gen-len N] [--repeats N] [--json FILE] [--backend auto|cpu|cuda] [--profile]
                          per batch size: decode tokens/s, time to first token, prefill tokens/s; at batch 1 the
                          fraction of the memory roofline (--prompt-tokens/--decode-tokens/--concurrency: older names)
+                         --profile (GPU only): then per batch size a per-kernel table of eager decode steps (CUDA
+                         events: us, bytes, GB/s, % of the copy bandwidth) against the timed runs' step time
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
 
@@ -136,7 +139,7 @@ public final class Main {
             case "detokenize" -> Set.of("model", "tokens", "skip-special-tokens");
             case "demo-model" -> Set.of("out", "seed");
             case "bench" -> Set.of("model", "preset", "dummy-weights", "batch", "prompt-len", "gen-len", "repeats", "json", "prompt-tokens",
-                    "decode-tokens", "backend", "concurrency");
+                    "decode-tokens", "backend", "concurrency", "profile");
             default -> throw new UsageException("unknown command '" + command + "'");
         };
     }
@@ -278,6 +281,11 @@ public final class Main {
             }
         }
         Path json = o.has("json") ? Path.of(o.get("json")) : null;
+        boolean profile = o.boolValue("profile", false);
+        if (profile && !gpu) {
+            throw new UsageException("--profile times the CUDA kernels of a decode step: it needs the GPU (--backend cuda, or auto on a machine"
+                    + " with one); this bench runs on the cpu");
+        }
         boolean dummy = o.boolValue("dummy-weights", false);
         if (o.has("preset") == o.has("model")) {
             if (o.has("model")) {
@@ -301,7 +309,7 @@ public final class Main {
             if (gpu && dummy) {
                 err.println("filling " + o.get("preset") + String.format(" with random bf16 weights on the GPU (%.2f GB)...", io.ringserve.worker.cuda.CudaWeights.deviceBytes(preset) / 1e9));
                 try (CudaBackend cuda = CudaBackend.dummy(preset, 7)) {
-                    benchGpu(cuda, preset, o.get("preset") + " (dummy weights)", batches, promptLen, genLen, repeats, json);
+                    benchGpu(cuda, preset, o.get("preset") + " (dummy weights)", batches, promptLen, genLen, repeats, json, profile);
                 }
                 return;
             }
@@ -318,7 +326,7 @@ public final class Main {
                 String name = preset != null ? o.get("preset") : dir.toString();
                 if (gpu) {
                     try (CudaBackend cuda = CudaBackend.load(dir, model.config(), null)) {
-                        benchGpu(cuda, model.config(), name, batches, promptLen, genLen, repeats, json);
+                        benchGpu(cuda, model.config(), name, batches, promptLen, genLen, repeats, json, profile);
                     }
                 } else {
                     out.printf("model: %s (hidden %d, %d layers, %d experts top-%d, vocab %d, %.1fM params); backend cpu, %d cores, dot product %s%n", name,
@@ -345,7 +353,8 @@ public final class Main {
         }
     }
 
-    private void benchGpu(CudaBackend cuda, ModelConfig config, String name, int[] batches, int promptLen, int genLen, int repeats, Path json) {
+    private void benchGpu(CudaBackend cuda, ModelConfig config, String name, int[] batches, int promptLen, int genLen, int repeats, Path json,
+                          boolean profile) {
         out.printf("model: %s (hidden %d, %d layers, %d experts top-%d, vocab %d, %.1fM params); backend cuda on %s%n", name, config.hiddenSize(),
                 config.numHiddenLayers(), config.numExperts(), config.numExpertsPerTok(), config.vocabSize(), config.parameterCount() / 1e6,
                 cuda.device().name());
@@ -356,9 +365,28 @@ public final class Main {
         long memory = cuda.memoryUsed();
         EngineBench.printRoofline(config, results, bandwidth, out);
         out.printf("GPU memory in use: %.2f GiB (weights %.2f GiB)%n", memory / (double) (1L << 30), cuda.weights().bytes() / (double) (1L << 30));
+        List<KernelProfile.Table> profiles = new ArrayList<>();
+        RuntimeException failure = null;
+        if (profile) {
+            for (EngineBench.Result r : results) {
+                try {
+                    KernelProfile.Table table = KernelProfileBench.run(cuda, config, r.batch(), promptLen, genLen, bandwidth,
+                            1e6 * r.batch() / r.decodeTokensPerSecond());
+                    out.print(table.format());
+                    profiles.add(table);
+                } catch (RuntimeException e) {
+                    failure = e; // the timed results are still written below
+                    err.println("error: --profile at batch " + r.batch() + " failed: " + e);
+                    break;
+                }
+            }
+        }
         if (json != null) {
             writeAtomically(json, EngineBench.json(new EngineBench.Setup(name, "cuda", cuda.device().name(), promptLen, genLen, repeats,
-                    cuda.weights().bytes(), bandwidth, memory), config, results).getBytes(StandardCharsets.UTF_8));
+                    cuda.weights().bytes(), bandwidth, memory), config, results, profiles).getBytes(StandardCharsets.UTF_8));
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 

@@ -9,7 +9,7 @@ import java.util.Set;
  * ({@link #SWITCHES}) may stand alone: {@code --dummy-weights} means {@code --dummy-weights true}.
  */
 final class Options {
-    static final Set<String> SWITCHES = Set.of("dummy-weights", "ignore-eos", "skip-special-tokens");
+    static final Set<String> SWITCHES = Set.of("dummy-weights", "ignore-eos", "skip-special-tokens", "profile");
     private final Map<String, String> values;
 
     private Options(Map<String, String> values) {

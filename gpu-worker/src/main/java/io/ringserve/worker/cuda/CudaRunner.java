@@ -3,6 +3,7 @@ package io.ringserve.worker.cuda;
 import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
+import io.ringserve.worker.cuda.KernelProfile.Op;
 import io.ringserve.worker.cuda.ops.AttentionDecode;
 import io.ringserve.worker.cuda.ops.AttentionPrefill;
 import io.ringserve.worker.cuda.ops.Convert;
@@ -49,7 +50,8 @@ import jcuda.driver.JCudaDriver;
  * ({@link #forward}), so a replay equals the eager step bit for bit. With dual streams the shared expert of each
  * MoE layer runs on a second stream, concurrently with the router and the routed experts, joined by an event
  * before the combine (eagerly and inside the graphs). {@code -Dringserve.cuda.graphs=false} and
- * {@code -Dringserve.cuda.dual-stream=false} switch either off (debugging, measurements).
+ * {@code -Dringserve.cuda.dual-stream=false} switch either off (debugging, measurements). {@link #profile} times
+ * each op of the following (eager) steps with CUDA events ({@link KernelProfile}).
  *
  * <p>Called from the engine thread only (it makes the device's context current on each call). Legend: T = tokens
  * of the step, N = sequences, D = hidden, H/Hkv = heads, d = head dim, V = vocab, K = experts per token, I =
@@ -96,6 +98,7 @@ public final class CudaRunner implements StepRunner {
     private final CUstream sharedStream; // the shared expert's stream when dualStream, else null
     private final CUevent[] forks;       // [layer] recorded on the compute stream before the shared expert; null without dual streams
     private final CUevent[] joins;       // [layer] recorded on sharedStream after the shared expert
+    private KernelProfile profile; // null: not profiling (see profile())
     private Activations lastAct;  // buffers of the last step (its logits: lastLogits())
     private int lastN;            // N of the last step
     private int lastBucket;       // graph bucket of the last step, 0: eager
@@ -169,6 +172,17 @@ public final class CudaRunner implements StepRunner {
         CUevent e = new CUevent();
         JCudaDriver.cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING);
         return e;
+    }
+
+    /**
+     * Profiles the steps from now on into {@code p} ({@link KernelProfile}: a CUDA event before each op and at the
+     * end of the step, the elapsed times added per op after the step), or stops profiling ({@code null}). While
+     * profiling, every step runs eagerly (no graph is replayed or captured) and the shared expert runs on the
+     * compute stream (results are bit-identical either way), so each op's time is its own. Not profiled: the
+     * {@link #logits} command. The runner does not own {@code p}.
+     */
+    public void profile(KernelProfile p) {
+        this.profile = p;
     }
 
     /** Whether decode-only steps replay CUDA graphs (false when switched off, or after a capture failed). */
@@ -261,6 +275,9 @@ public final class CudaRunner implements StepRunner {
         if (graphs == null) {
             return 0;
         }
+        if (profile != null) {
+            throw new IllegalStateException("no graph is captured while profiling (the shared expert runs on the compute stream then)");
+        }
         device.makeCurrent();
         try {
             return graphs.captureAll(maxBatch);
@@ -332,7 +349,8 @@ public final class CudaRunner implements StepRunner {
         int n = batch.size();
         int t = tokenCount(batch);
         StepInputs in = StepInputs.of(batch, c.vocabSize(), blockSize, maxBlocks);
-        int bucket = t == n && graphs != null ? graphs.bucket(n) : 0;
+        KernelProfile prof = profile;
+        int bucket = t == n && graphs != null && prof == null ? graphs.bucket(n) : 0;
         DecodeGraphs.Graph graph = bucket > 0 ? graphOrEager(bucket) : null;
         if (graph == null) {
             bucket = 0;
@@ -344,7 +362,13 @@ public final class CudaRunner implements StepRunner {
             a = activations(t, n);
             Inputs v = a.bind(in.layout(maxBlocks));
             a.inputWords.copyFromHostAsync(in.pack(v.layout()), stream);
+            if (prof != null) {
+                prof.beginStep(t, n, java.util.Arrays.stream(in.contextLens()).asLongStream().sum());
+            }
             forward(a, v, t, n, t == n, null);
+            if (prof != null) {
+                prof.endStep(stream); // waits for the step's last kernel
+            }
         }
         lastAct = a;
         lastN = n;
@@ -455,6 +479,7 @@ public final class CudaRunner implements StepRunner {
     private void forward(Activations a, Inputs in, int t, int n, boolean decodeOnly, int[][][] routes) {
         layers(a, in, t, n, decodeOnly, routes);
         head(a, in, n, t);
+        mark(Op.SAMPLE);
         sample.sample(stream, a.logits, a.logits, in.temperature, in.topK, in.topP, in.minP, in.seeds, in.steps, a.sampledIds, a.sampledLogprobs,
                 n, config.vocabSize());
     }
@@ -464,27 +489,36 @@ public final class CudaRunner implements StepRunner {
         ModelConfig c = config;
         int d = c.hiddenSize();
         int kvRows = blocks * blockSize;
+        mark(Op.EMBEDDING);
         embedding.launch(stream, a.x, weights.embedding(), in.ids, t, d, c.vocabSize());
         for (int l = 0; l < c.numHiddenLayers(); l++) {
             CudaWeights.Layer w = weights.layers().get(l);
             // attention block
+            mark(Op.INPUT_RMSNORM);
             rmsNorm.launch(stream, a.h, a.x, null, w.inputNorm(), t, d, (float) c.rmsNormEps());
+            mark(Op.QKV_PROJ);
             matmul.launch(stream, a.qkv, a.h, w.qkv(), t, c.qkvDim(), d, false);
+            mark(Op.QK_NORM_ROPE_CACHE);
             qkNormRopeCache.launch(stream, a.qkv, in.positions, in.slots, cosTable, sinTable, w.qNorm(), w.kNorm(), a.q, keys[l], values[l],
                     t, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rotaryDim(), contextLength, kvRows, (float) c.rmsNormEps());
             if (decodeOnly) {
+                mark(Op.ATTENTION_DECODE);
                 attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, n, c.numAttentionHeads(),
                         c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             } else {
+                mark(Op.ATTENTION_PREFILL);
                 attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attn, t, n,
                         c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             }
+            mark(Op.ATTN_CONVERT);
             convert.toBf16(stream, a.attnBf16, a.attn, (long) t * c.queryDim());
+            mark(Op.O_PROJ);
             matmul.launch(stream, a.x, a.attnBf16, w.dense(), t, d, c.queryDim(), true); // x += o_proj(attn)
             // feed-forward block
+            mark(Op.POST_RMSNORM);
             rmsNorm.launch(stream, a.h, a.x, null, w.postNorm(), t, d, (float) c.rmsNormEps());
             switch (w.ffn()) {
-                case CudaWeights.Swiglu mlp -> swiglu(stream, a.gateUp, a.mlpAct, a.h, mlp, t, a.x, true); // x += mlp(h)
+                case CudaWeights.Swiglu mlp -> swiglu(stream, a.gateUp, a.mlpAct, a.h, mlp, t, a.x, true, DENSE_OPS); // x += mlp(h)
                 case CudaWeights.Moe moe -> {
                     moe(a, moe, t, l);
                     if (routes != null) {
@@ -505,8 +539,11 @@ public final class CudaRunner implements StepRunner {
     private void head(Activations a, Inputs in, int rows, int t) {
         ModelConfig c = config;
         int d = c.hiddenSize();
+        mark(Op.GATHER_ROWS);
         gatherRows.launch(stream, a.xLast, a.x, in.lastRows, rows, t, d);
+        mark(Op.FINAL_RMSNORM);
         rmsNorm.launch(stream, a.hLast, a.xLast, null, weights.norm(), rows, d, (float) c.rmsNormEps());
+        mark(Op.LM_HEAD);
         matmul.launch(stream, a.logits, a.hLast, weights.lmHead(), rows, c.vocabSize(), d, false);
     }
 
@@ -516,19 +553,37 @@ public final class CudaRunner implements StepRunner {
      * @param gateUp (T, 2·I) fp32 scratch
      * @param act    (T, I) bf16 scratch
      * @param h      (T, D) bf16 input
+     * @param ops    the profile's names of its three launches ({@link #DENSE_OPS}, {@link #SHARED_OPS})
      */
     private void swiglu(CUstream s, DeviceBuffer gateUp, DeviceBuffer act, DeviceBuffer h, CudaWeights.Swiglu mlp, int t, DeviceBuffer out,
-                        boolean accumulate) {
+                        boolean accumulate, Op[] ops) {
         int d = config.hiddenSize();
+        mark(ops[0]);
         matmul.launch(s, gateUp, h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);
+        mark(ops[1]);
         siluMul.launch(s, act, gateUp, t, mlp.inter());
+        mark(ops[2]);
         matmul.launch(s, out, act, mlp.down(), t, d, mlp.inter(), accumulate);
+    }
+
+    private static final Op[] DENSE_OPS = {Op.DENSE_GATE_UP, Op.DENSE_SILU, Op.DENSE_DOWN};
+    private static final Op[] SHARED_OPS = {Op.SHARED_GATE_UP, Op.SHARED_SILU, Op.SHARED_DOWN};
+
+    /**
+     * Op {@code op} is launched next on the compute stream: when profiling, a timing event goes there first. (A
+     * profiled step runs every op on the compute stream, the shared expert included.)
+     */
+    private void mark(Op op) {
+        if (profile != null) {
+            profile.mark(op, stream);
+        }
     }
 
     /**
      * Router, the K selected experts, the shared expert, and the weighted combine into the residual stream. With
      * dual streams the shared expert forks onto {@link #sharedStream} after the post-attention norm (it reads
      * only {@code a.h} and writes only its own buffers) and joins before the combine, which reads its output.
+     * While profiling, the shared expert runs on the compute stream after the routed experts.
      */
     private void moe(Activations a, CudaWeights.Moe moe, int t, int layer) {
         ModelConfig c = config;
@@ -536,25 +591,30 @@ public final class CudaRunner implements StepRunner {
         int k = c.numExpertsPerTok();
         int inter = c.moeIntermediateSize();
         CudaWeights.Swiglu sharedMlp = moe.shared();
-        boolean dual = dualStream && sharedMlp != null;
+        boolean dual = dualStream && sharedMlp != null && profile == null;
         if (dual) {
             // fork: sharedStream waits for everything queued on the compute stream so far (a.h is written)
             JCudaDriver.cuEventRecord(forks[layer], stream);
             JCudaDriver.cuStreamWaitEvent(sharedStream, forks[layer], 0);
-            swiglu(sharedStream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false);
+            swiglu(sharedStream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
             JCudaDriver.cuEventRecord(joins[layer], sharedStream);
         }
+        mark(Op.ROUTER_CONVERT);
         convert.toF32(stream, a.hF32, a.h, (long) t * d);
+        mark(Op.ROUTER);
         router.launch(stream, a.hF32, moe.gate(), moe.expertBias(), a.topkIds, a.topkWeights, t, d, routing);
+        mark(Op.MOE_GATE_UP_SILU);
         experts.gateUpSilu(stream, a.hF32, moe.gateUp(), a.topkIds, a.expertAct, t, k, d, inter, c.numExperts());
+        mark(Op.MOE_DOWN);
         experts.down(stream, a.expertAct, moe.down(), a.topkIds, a.expertOut, t, k, d, inter, c.numExperts());
         if (sharedMlp != null && !dual) {
-            swiglu(stream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false);
+            swiglu(stream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
         }
         if (dual) {
             // join: the compute stream waits for the shared expert
             JCudaDriver.cuStreamWaitEvent(stream, joins[layer], 0);
         }
+        mark(Op.MOE_COMBINE);
         experts.combine(stream, a.expertOut, a.topkWeights, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d); // x += shared + Σ_k w·y
     }
 

@@ -155,6 +155,11 @@ class MainTest {
         Result dummyWithoutPreset = run("bench", "--model", TINY.toString(), "--dummy-weights");
         assertEquals(2, dummyWithoutPreset.exit());
         assertTrue(dummyWithoutPreset.err().contains("--dummy-weights needs --preset"), dummyWithoutPreset.err());
+        Result profileOnCpu = run("bench", "--preset", "demo", "--profile", "--backend", "cpu");
+        assertEquals(2, profileOnCpu.exit());
+        assertTrue(profileOnCpu.err().contains("error: --profile times the CUDA kernels of a decode step: it needs the GPU"), profileOnCpu.err());
+        assertTrue(profileOnCpu.err().contains("usage:") && profileOnCpu.err().contains("--profile (GPU only)"), profileOnCpu.err());
+        assertEquals("", profileOnCpu.out(), "nothing was benchmarked");
     }
 
     @Test
@@ -168,6 +173,20 @@ class MainTest {
         assertEquals(1, bench.exit(), "bench checks the backend too");
         Result badBackend = run("generate", "--model", TINY.toString(), "--tokens", "1,2", "--backend", "tpu");
         assertEquals(2, badBackend.exit());
+    }
+
+    @io.ringserve.worker.cuda.GpuTest
+    void benchProfileOnTheGpuPrintsAndWritesAKernelTablePerBatchSize(@TempDir Path tmp) throws IOException {
+        Path json = tmp.resolve("bench.json");
+        Result r = run("bench", "--model", TINY.toString(), "--backend", "cuda", "--batch", "1,3", "--prompt-len", "8", "--gen-len", "8",
+                "--repeats", "1", "--profile", "--json", json.toString());
+        assertEquals(0, r.exit(), r.err());
+        assertTrue(r.out().contains("kernel profile at batch 1, ") && r.out().contains("kernel profile at batch 3, "), r.out());
+        assertTrue(r.out().contains("moe_gate_up_silu") && r.out().contains("graph replay step (timed runs"), r.out());
+        tools.jackson.databind.JsonNode root = tools.jackson.databind.json.JsonMapper.builder().build().readTree(Files.readString(json));
+        assertEquals(2, root.get("profiles").size());
+        assertEquals(3, root.get("profiles").get(1).get("batch").asInt());
+        assertTrue(root.get("profiles").get(0).get("step_us").asDouble() > 0);
     }
 
     @Test
