@@ -28,7 +28,8 @@ public final class Logprobs {
         return new Sampled(id, (float) (raw[id] - lse), top);
     }
 
-    static double logSumExp(float[] x) {
+    /** log Σ exp(x), max-subtracted, summed in double. */
+    public static double logSumExp(float[] x) {
         float max = Float.NEGATIVE_INFINITY;
         for (float v : x) {
             max = Math.max(max, v);

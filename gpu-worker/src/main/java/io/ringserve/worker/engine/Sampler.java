@@ -49,51 +49,74 @@ public sealed interface Sampler permits Sampler.Greedy, Sampler.Random {
         @Override
         public int sample(float[] logits, int[] history, int historyLength, int prompt) {
             Penalties.apply(params, logits, history, historyLength, prompt);
-            int vocab = logits.length;
-            int[] order = descendingOrder(logits);
-            int keep = params.topK() > 0 ? Math.min(params.topK(), vocab) : vocab;
-            double[] probs = new double[keep]; // descending by logit
-            double max = logits[order[0]] / params.temperature();
-            double sum = 0;
-            for (int i = 0; i < keep; i++) {
-                probs[i] = Math.exp(logits[order[i]] / params.temperature() - max);
-                sum += probs[i];
-            }
-            for (int i = 0; i < keep; i++) {
-                probs[i] /= sum;
-            }
-            // top-p: smallest prefix reaching p (always at least one token)
-            double cumulative = 0;
-            int cut = keep;
-            for (int i = 0; i < keep; i++) {
-                cumulative += probs[i];
-                if (cumulative >= params.topP()) {
-                    cut = i + 1;
-                    break;
-                }
-            }
-            // min-p: relative to the most likely token
-            if (params.minP() > 0) {
-                double floor = params.minP() * probs[0];
-                int c = 1;
-                while (c < cut && probs[c] >= floor) {
-                    c++;
-                }
-                cut = c;
-            }
-            double total = 0;
-            for (int i = 0; i < cut; i++) {
-                total += probs[i];
-            }
-            double u = rng.nextDouble() * total;
-            for (int i = 0; i < cut; i++) {
-                u -= probs[i];
+            Kept kept = truncate(logits, params.temperature(), params.topK(), params.topP(), params.minP());
+            double u = rng.nextDouble() * kept.total();
+            for (int i = 0; i < kept.size(); i++) {
+                u -= kept.probs()[i];
                 if (u < 0) {
-                    return order[i];
+                    return kept.order()[i];
                 }
             }
-            return order[cut - 1];
+            return kept.order()[kept.size() - 1];
         }
+    }
+
+    /**
+     * The candidates temperature sampling draws from, best first.
+     *
+     * @param order ids by descending logit
+     * @param probs softmax(logits / T) over the top-k, descending, not renormalised after the top-p / min-p cut
+     * @param size  how many of them survive top-p and min-p (at least one)
+     * @param total their probability mass
+     */
+    public record Kept(int[] order, double[] probs, int size, double total) {
+    }
+
+    /**
+     * The truncations of {@link SamplingParams} in their order: top-k, then top-p over the top-k's softmax (the
+     * smallest prefix reaching p), then min-p relative to the most likely token. The device sampler implements the
+     * same semantics; its tests compare against this.
+     *
+     * @param logits (V) float32, after penalties
+     */
+    public static Kept truncate(float[] logits, double temperature, int topK, double topP, double minP) {
+        int vocab = logits.length;
+        int[] order = descendingOrder(logits);
+        int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
+        double[] probs = new double[keep]; // descending by logit
+        double max = logits[order[0]] / temperature;
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            probs[i] = Math.exp(logits[order[i]] / temperature - max);
+            sum += probs[i];
+        }
+        for (int i = 0; i < keep; i++) {
+            probs[i] /= sum;
+        }
+        // top-p: smallest prefix reaching p (always at least one token)
+        double cumulative = 0;
+        int cut = keep;
+        for (int i = 0; i < keep; i++) {
+            cumulative += probs[i];
+            if (cumulative >= topP) {
+                cut = i + 1;
+                break;
+            }
+        }
+        // min-p: relative to the most likely token
+        if (minP > 0) {
+            double floor = minP * probs[0];
+            int c = 1;
+            while (c < cut && probs[c] >= floor) {
+                c++;
+            }
+            cut = c;
+        }
+        double total = 0;
+        for (int i = 0; i < cut; i++) {
+            total += probs[i];
+        }
+        return new Kept(order, probs, cut, total);
     }
 
     /**

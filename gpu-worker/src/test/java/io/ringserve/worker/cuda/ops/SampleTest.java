@@ -7,6 +7,7 @@ import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.worker.cuda.DeviceBuffer;
 import io.ringserve.worker.cuda.GpuTest;
 import io.ringserve.worker.cuda.GpuTestSupport;
+import io.ringserve.worker.engine.Logprobs;
 import io.ringserve.worker.engine.Sampler;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -40,7 +41,7 @@ class SampleTest extends GpuTestSupport {
         for (int b = 0; b < rows; b++) {
             float[] row = Arrays.copyOfRange(logits, b * VOCAB, (b + 1) * VOCAB);
             expected[b] = Sampler.argmax(row);
-            expectedLogprob[b] = (float) (row[expected[b]] - logSumExp(row));
+            expectedLogprob[b] = (float) (row[expected[b]] - Logprobs.logSumExp(row));
         }
         float[] temperature = new float[rows];
         int[] got = new int[rows];
@@ -155,44 +156,11 @@ class SampleTest extends GpuTestSupport {
         assertArrayEquals(Arrays.copyOf(got, 3), again, what + ": the same seed and step must give the same token");
     }
 
-    /** Sampler.Random's truncation, step for step, ending in the probabilities it draws from. */
+    /** Sampler.Random's truncation ({@link Sampler#truncate}), as the probabilities it draws from, by id. */
     private static void keptProbabilities(float[] logits, double temperature, int topK, double topP, double minP, double[] out) {
-        int vocab = logits.length;
-        int[] order = Sampler.descendingOrder(logits);
-        int keep = topK > 0 ? Math.min(topK, vocab) : vocab;
-        double[] probs = new double[keep];
-        double max = logits[order[0]] / temperature;
-        double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            probs[i] = Math.exp(logits[order[i]] / temperature - max);
-            sum += probs[i];
-        }
-        for (int i = 0; i < keep; i++) {
-            probs[i] /= sum;
-        }
-        double cumulative = 0;
-        int cut = keep;
-        for (int i = 0; i < keep; i++) {
-            cumulative += probs[i];
-            if (cumulative >= topP) {
-                cut = i + 1;
-                break;
-            }
-        }
-        if (minP > 0) {
-            double floor = minP * probs[0];
-            int c = 1;
-            while (c < cut && probs[c] >= floor) {
-                c++;
-            }
-            cut = c;
-        }
-        double total = 0;
-        for (int i = 0; i < cut; i++) {
-            total += probs[i];
-        }
-        for (int i = 0; i < cut; i++) {
-            out[order[i]] = probs[i] / total;
+        Sampler.Kept kept = Sampler.truncate(logits, temperature, topK, topP, minP);
+        for (int i = 0; i < kept.size(); i++) {
+            out[kept.order()[i]] = kept.probs()[i] / kept.total();
         }
     }
 
@@ -215,18 +183,6 @@ class SampleTest extends GpuTestSupport {
             ids.copyToHost(outIds);
             return downloadFloats(lp, rows);
         }
-    }
-
-    private static double logSumExp(float[] x) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (float v : x) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        for (float v : x) {
-            sum += Math.exp(v - max);
-        }
-        return max + Math.log(sum);
     }
 
     private static float[] filled(int n, float v) {
