@@ -214,11 +214,6 @@ public final class CudaRunner implements StepRunner {
     }
 
     @Override
-    public int contextLength() {
-        return contextLength;
-    }
-
-    @Override
     public long kvBytesPerBlock(int blockSize) {
         return 2L * config.numHiddenLayers() * blockSize * config.kvDim() * 2; // K and V, bf16
     }

@@ -11,7 +11,6 @@ import java.util.List;
 public final class ReferenceRunner implements StepRunner {
     private final ReferenceForward model;
     private final ModelConfig config;
-    private final int contextLength;
     private PagedKvCache kv;
 
     public ReferenceRunner(ReferenceForward model) {
@@ -20,17 +19,11 @@ public final class ReferenceRunner implements StepRunner {
         }
         this.model = model;
         this.config = model.config();
-        this.contextLength = model.contextLength();
     }
 
     @Override
     public ModelConfig config() {
         return config;
-    }
-
-    @Override
-    public int contextLength() {
-        return contextLength;
     }
 
     @Override

@@ -17,7 +17,9 @@ public interface StepRunner extends AutoCloseable {
     ModelConfig config();
 
     /** Longest prompt + generated tokens one sequence may have (YaRN-extended when configured). */
-    int contextLength();
+    default int contextLength() {
+        return config().contextLength();
+    }
 
     /** Bytes of KV storage one block of {@code blockSize} positions takes in this runner. */
     long kvBytesPerBlock(int blockSize);

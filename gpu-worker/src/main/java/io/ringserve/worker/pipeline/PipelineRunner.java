@@ -175,11 +175,6 @@ public final class PipelineRunner implements StepRunner {
     }
 
     @Override
-    public int contextLength() {
-        return forward.contextLength();
-    }
-
-    @Override
     public long kvBytesPerBlock(int blockSize) {
         return PagedKvCache.bytesPerBlock(config, layers, blockSize);
     }
