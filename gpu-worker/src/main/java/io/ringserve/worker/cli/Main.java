@@ -287,10 +287,8 @@ public final class Main {
                     + " with one); this bench runs on the cpu");
         }
         boolean dummy = o.boolValue("dummy-weights", false);
-        if (o.has("preset") == o.has("model")) {
-            if (o.has("model")) {
-                throw new UsageException("give --model DIR or --preset NAME, not both");
-            }
+        if (o.has("preset") && o.has("model")) {
+            throw new UsageException("give --model DIR or --preset NAME, not both");
         }
         if (dummy && !o.has("preset")) {
             throw new UsageException("--dummy-weights needs --preset (the shape to fill with random weights)");

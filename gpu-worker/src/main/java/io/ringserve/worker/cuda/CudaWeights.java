@@ -135,21 +135,14 @@ public final class CudaWeights implements AutoCloseable {
         return new CudaWeights(device, config, new DummySource(device, seed));
     }
 
-    /** Device bytes the weights of {@code config} take. */
+    /**
+     * Device bytes the weights of {@code config} take: every parameter ({@link ModelConfig#parameterCount()}) in
+     * bf16, except V2's expert bias, which is held in fp32 (two more bytes per expert and MoE layer).
+     */
     public static long deviceBytes(ModelConfig config) {
-        long d = config.hiddenSize();
-        long total = (long) config.vocabSize() * d * 2 * (config.tieWordEmbeddings() ? 1 : 2) + d * 2;
-        for (int i = 0; i < config.numHiddenLayers(); i++) {
-            total += ((long) config.qkvDim() * d + d * config.queryDim() + 2 * d + (config.useQkNorm() ? 2L * config.headDim() : 0)) * 2;
-            if (config.isMoeLayer(i)) {
-                total += (long) config.numExperts() * d * 2 + (long) config.numExperts() * 4;
-                total += (long) config.numExperts() * 3 * config.moeIntermediateSize() * d * 2;
-                total += config.numSharedExperts() > 0 ? 3L * config.sharedExpertIntermediateSize() * d * 2 : 0;
-            } else {
-                total += 3L * config.intermediateSize() * d * 2;
-            }
-        }
-        return total;
+        boolean fp32Bias = config instanceof BailingMoeV2Config v2 && v2.moeRouterEnableExpertBias();
+        long moeLayers = config.numHiddenLayers() - config.firstKDenseReplace();
+        return 2 * config.parameterCount() + (fp32Bias ? 2L * config.numExperts() * moeLayers : 0);
     }
 
     private static void requireFits(CudaDevice device, ModelConfig config) {

@@ -139,13 +139,13 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
                 this.pipeline = new PipelineRunner(model.forward(), StageIdentity.of(dir, layers), properties.nextStage(), properties.maxBatchTokens(),
                         new PipelineRunner.Settings(properties.stageTimeout(), properties.microBatches(), RECONNECT_DELAY));
                 runner = pipeline;
+            } else if (backend.backend() == BackendSelector.Backend.CUDA) {
+                this.pipeline = null;
+                gpu = loadOnGpu(dir, model.config());
+                runner = gpu.runner();
             } else {
                 this.pipeline = null;
                 runner = new ReferenceRunner(model.forward());
-            }
-            if (backend.backend() == BackendSelector.Backend.CUDA) {
-                gpu = loadOnGpu(dir, model.config());
-                runner = gpu.runner();
             }
             this.engine = new Engine(runner, model.eosTokenIds(), settings, metrics);
         } catch (IllegalArgumentException | WorkerStartupException e) {
