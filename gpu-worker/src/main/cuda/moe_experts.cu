@@ -1,121 +1,400 @@
-// moe_experts.cu — the SwiGLU experts of a MoE layer for decode and small batches, as three kernels that
-// read the expert ids from device memory (router_top_k's output; never through the host):
+// moe_experts.cu — the routed SwiGLU experts of a MoE layer, grouped by expert so that each selected
+// expert's weights are read once per step however many tokens chose it (decode at batch 64 selects
+// ~221 distinct experts of 256 for 512 (token, k) slots: 2.3× fewer weight bytes than one pass per slot).
+// Four kernels, the expert ids never leave the device (router_top_k writes them):
+//   moe_group         the step's group plan: active experts, and the slots t·K+k of each, from topk_ids
 //   moe_gate_up_silu  h[t,k,:] = silu(W_gate[e]·x[t]) ⊙ (W_up[e]·x[t])     e = topk_ids[t,k]
 //   moe_down          y[t,k,:] = W_down[e]·h[t,k,:]
 //   moe_combine       out[t,:] = residual[t,:] + (shared[t,:] + Σ_k w[t,k]·y[t,k,:])   (k in order)
-// Mirrors ReferenceForward.sparseMoe() / mlp() (ReferenceOps.siluMul: silu(g)·u = (g / (1 + e^−g))·u).
-// No atomics: every output element is one thread's (or one warp's fixed-order) sum, so results are
-// deterministic and independent of the batch.
+// Mirrors ReferenceForward.sparseMoe() (ReferenceOps.siluMul: silu(g)·u = (g / (1 + e^−g))·u).
 //
-// The shared expert (and a dense SwiGLU layer) runs through the same two kernels with topk_ids = null
-// (every (t, k) uses expert 0), K = 1, E = 1 and its own packed weights; moe_combine then takes its y as
-// `shared`. Layer 0's dense MLP likewise (I = intermediate_size).
+// Determinism: every output element h[s,i] / y[s,j] is one warp's fixed-order sum over the row (lanes
+// stride 8-element vectors, then warp_sum), whichever other slots share its group or its pass, so the
+// values do not depend on the batch, on the order of slots inside a group, or on the grid. moe_group
+// places the slots of a group with shared-memory atomics: their order inside a group may differ from
+// run to run; nothing computed depends on it. No atomics touch an output.
 //
-// Legend: T = tokens, K = experts per token, E = experts, D = hidden, I = expert intermediate.
+// Memory traffic: one warp per weight row streams the row with 16-byte loads (8 bf16 per lane, several
+// in flight) and serves up to SLOTS = 8 slots of its group per pass, their inputs staged in shared
+// memory; a group with more slots (prefill) passes over the row again (an L2 hit). Blocks of groups
+// that do not exist this step (grid.y covers the most groups a step can have) return at once.
 //
-// Packed weight layout the CUDA weight loader must produce (bf16, row-major like nn.Linear):
+// Legend: T = tokens, K = experts per token, E = experts, D = hidden, I = expert intermediate,
+// TK = T·K slots, A = active experts this step (A ≤ min(E, TK)).
+//
+// Packed weight layout the CUDA weight loader produces (bf16, row-major like nn.Linear):
 //   gate_up [E, 2·I, D]: for expert e, rows 0..I−1 = experts.e.gate_proj.weight (I, D),
 //                        rows I..2I−1 = experts.e.up_proj.weight (I, D)
 //   down    [E, D, I]:   experts.e.down_proj.weight (D, I)
-//   (shared expert: E = 1, gate_up [1, 2·Is, D] = concat(shared_experts.gate_proj, shared_experts.up_proj), down [1, D, Is])
+//
+// Group plan, int32 words [2 + 2·E + TK], written by moe_group:
+//   plan[0]                  A
+//   plan[1 + a]              expert id of group a, ascending in a (a < A)
+//   plan[1 + E + a]          first index into slots of group a; plan[1 + E + A] = number of grouped slots
+//   plan[2 + 2·E + p]        slots (p < grouped slots): slot indices t·K + k, grouped by expert
+// A slot whose id is outside [0, E) belongs to no group (moe_combine then skips it).
+//
+// Launch contract, moe_group:
+//   grid (1, 1, 1), block (256, 1, 1), dynamic shared memory 0; E ≤ MAX_EXPERTS (2048)
+//   topk_ids const int* [T, K];  plan int* [2 + 2·E + TK];  tokens, top_k, experts ints
 //
 // Launch contract, moe_gate_up_silu:
-//   grid  (ceil(I / 8), T·K, 1), block (256, 1, 1), dynamic shared memory 0
-//   one warp per intermediate row i = blockIdx.x·8 + warp, for the (t, k) = (blockIdx.y / K, blockIdx.y % K)
-//   x        const float* [T, D]      MoE input (post-attention-normed hidden), fp32
+//   grid  (ceil(I / 8), min(E, TK), 1), block (256, 1, 1): block (bx, a) computes rows bx·8 .. bx·8+7 of group a
+//   dynamic shared memory: SLOTS · min(D, X_CHUNK) · 2 bytes (32 KiB for D ≥ 2048)
+//   x        const bf16*  [T, D]      MoE input (post-attention-normed hidden)
 //   gate_up  const bf16*  [E, 2·I, D] packed as above
-//   topk_ids const int*   [T, K]      expert of each (t, k); null: expert 0. An id outside [0, E) gives h = 0
-//   h        float*       [T, K, I]   fp32 activations
+//   plan     const int*   [2 + 2·E + TK]
+//   h        float*       [TK, I]     fp32 activations of the grouped slots (others untouched)
 //   tokens, top_k, hidden, inter, experts   ints (D = hidden, I = inter)
+//   vector path when D % 8 == 0 and x, gate_up are 16-byte aligned; else scalar loads (any D)
 //
 // Launch contract, moe_down:
-//   grid  (ceil(D / 8), T·K, 1), block (256, 1, 1), dynamic shared memory 0
-//   one warp per output row j = blockIdx.x·8 + warp
-//   h        const float* [T, K, I]   from moe_gate_up_silu
+//   grid  (ceil(D / 8), min(E, TK), 1), block (256, 1, 1): one warp per output row j
+//   dynamic shared memory: SLOTS · min(I, H_CHUNK) · 4 bytes (32 KiB for I ≥ 1024)
+//   h        const float* [TK, I]     from moe_gate_up_silu
 //   down     const bf16*  [E, D, I]
-//   topk_ids const int*   [T, K]      as above (null: expert 0); an id outside [0, E) gives y = 0
-//   y        float*       [T, K, D]   fp32 expert outputs per (t, k)
+//   plan     const int*   [2 + 2·E + TK]
+//   y        float*       [TK, D]     fp32 expert outputs of the grouped slots (others untouched)
 //   tokens, top_k, hidden, inter, experts   ints
+//   vector path when I % 8 == 0 and h, down are 16-byte aligned
 //
 // Launch contract, moe_combine:
 //   grid  (ceil(D / 256), T, 1), block (256, 1, 1), dynamic shared memory 0
-//   y            const float* [T, K, D]   routed expert outputs
-//   topk_weights const float* [T, K]      combine weights (router_top_k)
-//   shared       const float* [T, D]      shared expert output (its moe_down y with K = 1); null: none
-//   residual     const float* [T, D]      added first; null: none (may alias out)
-//   out          float*       [T, D]      residual + (shared + Σ_k w·y)
-//   tokens, top_k, hidden   ints
-#include "common.cuh"
+//   y            const float* [TK, D]  routed expert outputs
+//   topk_weights const float* [T, K]   combine weights (router_top_k)
+//   topk_ids     const int*   [T, K]   a slot whose id is outside [0, E) adds nothing
+//   shared       const float* [T, D]   shared expert output; null: none
+//   residual     const float* [T, D]   added first; null: none (may alias out)
+//   out          float*       [T, D]   residual + (shared + Σ_k w·y)
+//   tokens, top_k, hidden, experts   ints
+#include "vec.cuh"
 
 namespace {
 
 constexpr int THREADS = 256;
 constexpr int WARPS = THREADS / rs::WARP;
+constexpr int MAX_EXPERTS = 2048;
+constexpr int SLOTS = 8;       // slots of a group served by one pass over a weight row
+constexpr int X_CHUNK = 2048;  // columns of x staged per pass (bf16): 8 · 2048 · 2 B = 32 KiB
+constexpr int H_CHUNK = 1024;  // columns of h staged per pass (fp32): 8 · 1024 · 4 B = 32 KiB
+constexpr int UNROLL_GU = 2;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 4)
+constexpr int UNROLL_DOWN = 4; // in moe_down (one row)
 
-/** Σ_c w[c]·x[c] over n elements by one warp, lanes striding, fp32. */
-__device__ __forceinline__ float warp_dot(const rs::bf16_t *__restrict__ w, const float *__restrict__ x, int n, int lane) {
-    float acc = 0.f;
-    for (int c = lane; c < n; c += rs::WARP) {
-        acc += rs::bf16_to_f32(w[c]) * x[c];
+/** The group of block column blockIdx.y: its expert, and its slots [begin, end) in the plan's slot list. */
+struct Group {
+    int expert;
+    int begin;
+    int end;
+};
+
+__device__ __forceinline__ bool group_of(const int *__restrict__ plan, int experts, Group &g) {
+    const int a = blockIdx.y;
+    if (a >= plan[0]) {
+        return false;
     }
-    return rs::warp_sum(acc);
+    g.expert = plan[1 + a];
+    g.begin = plan[1 + experts + a];
+    g.end = plan[2 + experts + a];
+    return true;
 }
 
-/** The expert of slot (t, k): topk_ids[t·K + k], or 0 without ids; −1 when out of range. */
-__device__ __forceinline__ int expert_of(const int *__restrict__ topk_ids, int tk, int experts) {
-    const int e = topk_ids == nullptr ? 0 : topk_ids[tk];
-    return e >= 0 && e < experts ? e : -1;
+__device__ __forceinline__ float silu_mul(float g, float u) {
+    return (g / (1.f + expf(-g))) * u;
+}
+
+/** Σ over 8 lanes' worth: w (8 bf16) · x (8 fp32 at p, 16-byte aligned, shared memory). */
+__device__ __forceinline__ float dot8_f32(rs::vec16 w, const float *p) {
+    const rs::vec16 a = rs::load16_rw(p);
+    const rs::vec16 b = rs::load16_rw(p + 4);
+    float s = rs::bf16_lo(w.x) * __uint_as_float(a.x);
+    s = fmaf(rs::bf16_hi(w.x), __uint_as_float(a.y), s);
+    s = fmaf(rs::bf16_lo(w.y), __uint_as_float(a.z), s);
+    s = fmaf(rs::bf16_hi(w.y), __uint_as_float(a.w), s);
+    s = fmaf(rs::bf16_lo(w.z), __uint_as_float(b.x), s);
+    s = fmaf(rs::bf16_hi(w.z), __uint_as_float(b.y), s);
+    s = fmaf(rs::bf16_lo(w.w), __uint_as_float(b.z), s);
+    s = fmaf(rs::bf16_hi(w.w), __uint_as_float(b.w), s);
+    return s;
 }
 
 } // namespace
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-moe_gate_up_silu(const float *__restrict__ x, const rs::bf16_t *__restrict__ gate_up, const int *__restrict__ topk_ids,
-                 float *__restrict__ h, int tokens, int top_k, int hidden, int inter, int experts) {
+moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, int top_k, int experts) {
+    __shared__ int count[MAX_EXPERTS]; // slots per expert, then the fill cursor
+    __shared__ int start[MAX_EXPERTS]; // first slot-list index of each expert's group
+    __shared__ int warp_slots[WARPS];
+    __shared__ int warp_groups[WARPS];
+    const int tk = tokens * top_k;
+    int *slots = plan + 2 + 2 * experts;
+    for (int e = threadIdx.x; e < experts; e += THREADS) {
+        count[e] = 0;
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < tk; s += THREADS) {
+        const int e = topk_ids[s];
+        if (e >= 0 && e < experts) {
+            atomicAdd(&count[e], 1);
+        }
+    }
+    __syncthreads();
+
+    // exclusive scan of the counts (slots) and of count > 0 (groups): thread i owns experts [i·per, (i+1)·per)
+    const int per = (experts + THREADS - 1) / THREADS;
+    const int e0 = min(experts, (int) threadIdx.x * per);
+    const int e1 = min(experts, e0 + per);
+    int my_slots = 0;
+    int my_groups = 0;
+    for (int e = e0; e < e1; e++) {
+        my_slots += count[e];
+        my_groups += count[e] > 0;
+    }
     const int lane = threadIdx.x % rs::WARP;
-    const int i = blockIdx.x * WARPS + threadIdx.x / rs::WARP; // intermediate row
-    const int tk = blockIdx.y;                                  // t·K + k
-    if (i >= inter || tk >= tokens * top_k) {
-        return; // warp-uniform
+    const int warp = threadIdx.x / rs::WARP;
+    int inc_slots = my_slots;
+    int inc_groups = my_groups;
+    for (int o = 1; o < rs::WARP; o <<= 1) { // inclusive warp scan
+        const int a = __shfl_up_sync(rs::FULL_MASK, inc_slots, o);
+        const int b = __shfl_up_sync(rs::FULL_MASK, inc_groups, o);
+        if (lane >= o) {
+            inc_slots += a;
+            inc_groups += b;
+        }
     }
-    const int t = tk / top_k;
-    const int e = expert_of(topk_ids, tk, experts);
-    float out = 0.f;
-    if (e >= 0) {
-        const rs::bf16_t *w = gate_up + (long long) e * 2 * inter * hidden; // (2I, D)
-        const float *xt = x + (long long) t * hidden;                       // (D)
-        const float g = warp_dot(w + (long long) i * hidden, xt, hidden, lane);
-        const float u = warp_dot(w + (long long) (inter + i) * hidden, xt, hidden, lane);
-        out = (g / (1.f + expf(-g))) * u;
+    if (lane == rs::WARP - 1) {
+        warp_slots[warp] = inc_slots;
+        warp_groups[warp] = inc_groups;
     }
-    if (lane == 0) {
-        h[(long long) tk * inter + i] = out;
+    __syncthreads();
+    int slot_off = inc_slots - my_slots;
+    int group_off = inc_groups - my_groups;
+    for (int w = 0; w < warp; w++) {
+        slot_off += warp_slots[w];
+        group_off += warp_groups[w];
+    }
+    for (int e = e0; e < e1; e++) {
+        const int c = count[e];
+        start[e] = slot_off;
+        if (c > 0) {
+            plan[1 + group_off] = e;
+            plan[1 + experts + group_off] = slot_off;
+            group_off++;
+            slot_off += c;
+        }
+    }
+    if (threadIdx.x == THREADS - 1) { // owns the last range: the totals
+        plan[0] = group_off;
+        plan[1 + experts + group_off] = slot_off;
+    }
+    __syncthreads(); // every count has been read: reuse them as cursors
+    for (int e = threadIdx.x; e < experts; e += THREADS) {
+        count[e] = 0;
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < tk; s += THREADS) {
+        const int e = topk_ids[s];
+        if (e >= 0 && e < experts) {
+            slots[start[e] + atomicAdd(&count[e], 1)] = s;
+        }
     }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const int *__restrict__ topk_ids,
-         float *__restrict__ y, int tokens, int top_k, int hidden, int inter, int experts) {
+moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict__ gate_up, const int *__restrict__ plan,
+                 float *__restrict__ h, int tokens, int top_k, int hidden, int inter, int experts) {
+    Group g;
+    if (!group_of(plan, experts, g)) {
+        return; // block-uniform, before any barrier
+    }
+    rs::bf16_t *xs = rs::dynamic_smem<rs::bf16_t>(); // (SLOTS, dc) inputs of this pass's slots, this chunk
+    const int *slots = plan + 2 + 2 * experts;
+    const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
-    const int j = blockIdx.x * WARPS + threadIdx.x / rs::WARP; // output row
-    const int tk = blockIdx.y;
-    if (j >= hidden || tk >= tokens * top_k) {
+    const int i = blockIdx.x * WARPS + warp; // intermediate row, warp-uniform
+    const bool vec = (hidden & 7) == 0 && rs::aligned16(x) && rs::aligned16(gate_up);
+    const rs::bf16_t *wg = gate_up + ((size_t) g.expert * 2 * inter + i) * hidden; // (D) gate row i
+    const rs::bf16_t *wu = wg + (size_t) inter * hidden;                          // (D) up row i
+
+    for (int p = g.begin; p < g.end; p += SLOTS) {
+        const int n = min(SLOTS, g.end - p);
+        float ag[SLOTS];
+        float au[SLOTS];
+#pragma unroll
+        for (int s = 0; s < SLOTS; s++) {
+            ag[s] = 0.f;
+            au[s] = 0.f;
+        }
+        for (int d0 = 0; d0 < hidden; d0 += X_CHUNK) {
+            const int dc = min(X_CHUNK, hidden - d0);
+            __syncthreads(); // every warp is done with the previous chunk
+            for (int s = 0; s < n; s++) {
+                const rs::bf16_t *xt = x + (size_t) (slots[p + s] / top_k) * hidden + d0; // (dc) token of slot s
+                if (vec) {
+                    for (int v = threadIdx.x; v < dc / 8; v += THREADS) {
+                        rs::store16(xs + s * dc + 8 * v, rs::load16(xt + 8 * v));
+                    }
+                } else {
+                    for (int c = threadIdx.x; c < dc; c += THREADS) {
+                        xs[s * dc + c] = xt[c];
+                    }
+                }
+            }
+            __syncthreads();
+            if (i >= inter) {
+                continue; // still reaches the next barrier
+            }
+            if (vec) {
+                const int dv = dc / 8;
+                for (int v0 = lane; v0 < dv; v0 += rs::WARP * UNROLL_GU) {
+                    rs::vec16 vg[UNROLL_GU];
+                    rs::vec16 vu[UNROLL_GU];
+#pragma unroll
+                    for (int u = 0; u < UNROLL_GU; u++) {
+                        const int v = v0 + u * rs::WARP;
+                        if (v < dv) {
+                            vg[u] = rs::load16(wg + d0 + 8 * v);
+                            vu[u] = rs::load16(wu + d0 + 8 * v);
+                        }
+                    }
+#pragma unroll
+                    for (int u = 0; u < UNROLL_GU; u++) {
+                        const int v = v0 + u * rs::WARP;
+                        if (v < dv) {
+#pragma unroll
+                            for (int s = 0; s < SLOTS; s++) {
+                                if (s < n) {
+                                    const rs::vec16 xv = rs::load16_rw(xs + s * dc + 8 * v);
+                                    ag[s] += rs::dot8(vg[u], xv);
+                                    au[s] += rs::dot8(vu[u], xv);
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                for (int c = lane; c < dc; c += rs::WARP) {
+                    const float fg = rs::bf16_to_f32(wg[d0 + c]);
+                    const float fu = rs::bf16_to_f32(wu[d0 + c]);
+#pragma unroll
+                    for (int s = 0; s < SLOTS; s++) {
+                        if (s < n) {
+                            const float xv = rs::bf16_to_f32(xs[s * dc + c]);
+                            ag[s] = fmaf(fg, xv, ag[s]);
+                            au[s] = fmaf(fu, xv, au[s]);
+                        }
+                    }
+                }
+            }
+        }
+        if (i < inter) {
+#pragma unroll
+            for (int s = 0; s < SLOTS; s++) {
+                if (s < n) {
+                    const float gs = rs::warp_sum(ag[s]);
+                    const float us = rs::warp_sum(au[s]);
+                    if (lane == 0) {
+                        h[(size_t) slots[p + s] * inter + i] = silu_mul(gs, us);
+                    }
+                }
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const int *__restrict__ plan,
+         float *__restrict__ y, int tokens, int top_k, int hidden, int inter, int experts) {
+    Group g;
+    if (!group_of(plan, experts, g)) {
         return;
     }
-    const int e = expert_of(topk_ids, tk, experts);
-    float out = 0.f;
-    if (e >= 0) {
-        const rs::bf16_t *w = down + ((long long) e * hidden + j) * inter; // (I) row j of expert e
-        out = warp_dot(w, h + (long long) tk * inter, inter, lane);
-    }
-    if (lane == 0) {
-        y[(long long) tk * hidden + j] = out;
+    float *hs = rs::dynamic_smem<float>(); // (SLOTS, ic) activations of this pass's slots, this chunk
+    const int *slots = plan + 2 + 2 * experts;
+    const int warp = threadIdx.x / rs::WARP;
+    const int lane = threadIdx.x % rs::WARP;
+    const int j = blockIdx.x * WARPS + warp; // output row, warp-uniform
+    const bool vec = (inter & 7) == 0 && rs::aligned16(h) && rs::aligned16(down);
+    const rs::bf16_t *w = down + ((size_t) g.expert * hidden + j) * inter; // (I) row j of the expert
+
+    for (int p = g.begin; p < g.end; p += SLOTS) {
+        const int n = min(SLOTS, g.end - p);
+        float acc[SLOTS];
+#pragma unroll
+        for (int s = 0; s < SLOTS; s++) {
+            acc[s] = 0.f;
+        }
+        for (int i0 = 0; i0 < inter; i0 += H_CHUNK) {
+            const int ic = min(H_CHUNK, inter - i0);
+            __syncthreads();
+            for (int s = 0; s < n; s++) {
+                const float *hr = h + (size_t) slots[p + s] * inter + i0; // (ic) activations of slot s
+                if (vec) {
+                    for (int v = threadIdx.x; v < ic / 4; v += THREADS) {
+                        rs::store16(hs + s * ic + 4 * v, rs::load16_rw(hr + 4 * v)); // h was written by the previous kernel
+                    }
+                } else {
+                    for (int c = threadIdx.x; c < ic; c += THREADS) {
+                        hs[s * ic + c] = hr[c];
+                    }
+                }
+            }
+            __syncthreads();
+            if (j >= hidden) {
+                continue;
+            }
+            if (vec) {
+                const int iv = ic / 8;
+                for (int v0 = lane; v0 < iv; v0 += rs::WARP * UNROLL_DOWN) {
+                    rs::vec16 wv[UNROLL_DOWN];
+#pragma unroll
+                    for (int u = 0; u < UNROLL_DOWN; u++) {
+                        const int v = v0 + u * rs::WARP;
+                        if (v < iv) {
+                            wv[u] = rs::load16(w + i0 + 8 * v);
+                        }
+                    }
+#pragma unroll
+                    for (int u = 0; u < UNROLL_DOWN; u++) {
+                        const int v = v0 + u * rs::WARP;
+                        if (v < iv) {
+#pragma unroll
+                            for (int s = 0; s < SLOTS; s++) {
+                                if (s < n) {
+                                    acc[s] += dot8_f32(wv[u], hs + s * ic + 8 * v);
+                                }
+                            }
+                        }
+                    }
+                }
+            } else {
+                for (int c = lane; c < ic; c += rs::WARP) {
+                    const float wf = rs::bf16_to_f32(w[i0 + c]);
+#pragma unroll
+                    for (int s = 0; s < SLOTS; s++) {
+                        if (s < n) {
+                            acc[s] = fmaf(wf, hs[s * ic + c], acc[s]);
+                        }
+                    }
+                }
+            }
+        }
+        if (j < hidden) {
+#pragma unroll
+            for (int s = 0; s < SLOTS; s++) {
+                if (s < n) {
+                    const float r = rs::warp_sum(acc[s]);
+                    if (lane == 0) {
+                        y[(size_t) slots[p + s] * hidden + j] = r;
+                    }
+                }
+            }
+        }
     }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights, const float *shared, const float *residual,
-            float *out, int tokens, int top_k, int hidden) {
+moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights, const int *__restrict__ topk_ids,
+            const float *shared, const float *residual, float *out, int tokens, int top_k, int hidden, int experts) {
     const int j = blockIdx.x * THREADS + threadIdx.x;
     const int t = blockIdx.y;
     if (j >= hidden || t >= tokens) {
@@ -123,9 +402,13 @@ moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights,
     }
     float routed = 0.f;
     for (int k = 0; k < top_k; k++) {
-        routed += topk_weights[(long long) t * top_k + k] * y[((long long) t * top_k + k) * hidden + j];
+        const int s = t * top_k + k;
+        const int e = topk_ids[s];
+        if (e >= 0 && e < experts) {
+            routed += topk_weights[s] * y[(size_t) s * hidden + j];
+        }
     }
-    const long long o = (long long) t * hidden + j;
+    const size_t o = (size_t) t * hidden + j;
     const float mlp = shared != nullptr ? shared[o] + routed : routed;
     out[o] = residual != nullptr ? residual[o] + mlp : mlp;
 }

@@ -1,10 +1,12 @@
-// CPU-emulated check of moe_experts.cu (routed experts + shared expert + combine) against
+// CPU-emulated check of moe_experts.cu (group plan, grouped routed experts, combine) against
 // ReferenceForward.sparseMoe()'s loops.
 #include "cuemu.h"
 #include "harness.h"
 #include "moe_experts.cu"
 
-static std::vector<float> ref_mlp(const std::vector<uint16_t> &gu, const std::vector<uint16_t> &dn, int e, const float *x, int D, int I) {
+#include <set>
+
+static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std::vector<uint16_t> &dn, int e, const float *x, int D, int I) {
     std::vector<float> hbuf(I), y(D);
     for (int i = 0; i < I; i++) {
         double g = 0, u = 0;
@@ -23,13 +25,57 @@ static std::vector<float> ref_mlp(const std::vector<uint16_t> &gu, const std::ve
     return y;
 }
 
-static void run(int T, int K, int E, int D, int I, int Is) {
-    std::vector<float> x(T * D), res(T * D), w(T * K);
-    for (auto &v : x) v = h::normal();
+/** The plan lists every expert that has slots, ascending, each with exactly its slots. */
+static void check_plan(const std::string &what, const std::vector<int> &plan, const std::vector<int> &ids, int E) {
+    std::vector<std::set<int>> want(E);
+    for (int s = 0; s < (int) ids.size(); s++) {
+        if (ids[s] >= 0 && ids[s] < E) want[ids[s]].insert(s);
+    }
+    const int A = plan[0];
+    int a = 0;
+    bool ok = true;
+    int grouped = 0;
+    for (int e = 0; e < E; e++) {
+        if (want[e].empty()) continue;
+        if (a >= A || plan[1 + a] != e) { ok = false; break; }
+        const int b = plan[1 + E + a], n = plan[2 + E + a] - b;
+        std::set<int> got(plan.begin() + 2 + 2 * E + b, plan.begin() + 2 + 2 * E + b + n);
+        if (b != grouped || got != want[e] || n != (int) want[e].size()) { ok = false; break; }
+        grouped += n;
+        a++;
+    }
+    ok = ok && a == A && plan[1 + E + A] == grouped;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", (what + " plan").c_str());
+    if (!ok) h::failures++;
+}
+
+/** The four kernels as the runner launches them: out (T, D); plan receives the group plan. */
+static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vector<uint16_t> &xb, const std::vector<uint16_t> &gu,
+                              const std::vector<uint16_t> &dn, const std::vector<int> &ids, const std::vector<float> &w,
+                              const std::vector<float> &shared, const std::vector<float> &res, std::vector<int> &plan) {
+    const int TK = T * K;
+    plan.assign(2 + 2 * E + TK, 0x7fffffff);
+    std::vector<float> hb((size_t) TK * I, NAN), y((size_t) TK * D, NAN), out(T * D, NAN);
+    const int groups = std::min(E, TK);
+    emu::launch(moe_group, dim3(1), dim3(256), 0, (const int *) ids.data(), plan.data(), T, K, E);
+    emu::launch(moe_gate_up_silu, dim3((I + 7) / 8, groups), dim3(256), SLOTS * std::min(D, X_CHUNK) * 2,
+                (const rs::bf16_t *) xb.data(), (const rs::bf16_t *) gu.data(), (const int *) plan.data(), hb.data(), T, K, D, I, E);
+    emu::launch(moe_down, dim3((D + 7) / 8, groups), dim3(256), SLOTS * std::min(I, H_CHUNK) * 4, (const float *) hb.data(),
+                (const rs::bf16_t *) dn.data(), (const int *) plan.data(), y.data(), T, K, D, I, E);
+    emu::launch(moe_combine, dim3((D + 255) / 256, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(),
+                (const int *) ids.data(), (const float *) shared.data(), (const float *) res.data(), out.data(), T, K, D, E);
+    return out;
+}
+
+static void run(int T, int K, int E, int D, int I, bool invalid = false) {
+    std::vector<float> x(T * D), res(T * D), shared(T * D), w(T * K);
+    for (auto &v : x) v = h::round_bf16(h::normal()); // the kernel reads bf16 x
     for (auto &v : res) v = h::normal();
+    for (auto &v : shared) v = h::normal();
     for (auto &v : w) v = h::uniform(0.1f, 1.f);
-    std::vector<uint16_t> gu((size_t) E * 2 * I * D), dn((size_t) E * D * I), sgu((size_t) 2 * Is * D), sdn((size_t) D * Is);
-    for (auto *v : {&gu, &dn, &sgu, &sdn}) for (auto &b : *v) b = h::to_bf16(h::normal() * 0.1f);
+    std::vector<uint16_t> xb(T * D), gu((size_t) E * 2 * I * D), dn((size_t) E * D * I);
+    for (int i = 0; i < T * D; i++) xb[i] = h::to_bf16(x[i]);
+    for (auto *v : {&gu, &dn}) for (auto &b : *v) b = h::to_bf16(h::normal() * 0.1f);
     std::vector<int> ids(T * K);
     for (int t = 0; t < T; t++) {
         std::vector<int> all(E);
@@ -37,36 +83,45 @@ static void run(int T, int K, int E, int D, int I, int Is) {
         std::shuffle(all.begin(), all.end(), h::rng);
         for (int k = 0; k < K; k++) ids[t * K + k] = all[k];
     }
-    std::vector<float> hb((size_t) T * K * I, NAN), y((size_t) T * K * D, NAN), sh((size_t) T * Is, NAN), sy((size_t) T * D, NAN), out(T * D, NAN);
-    const int TK = T * K;
-    emu::launch(moe_gate_up_silu, dim3((I + 7) / 8, TK), dim3(256), 0, (const float *) x.data(), (const rs::bf16_t *) gu.data(),
-                (const int *) ids.data(), hb.data(), T, K, D, I, E);
-    emu::launch(moe_down, dim3((D + 7) / 8, TK), dim3(256), 0, (const float *) hb.data(), (const rs::bf16_t *) dn.data(),
-                (const int *) ids.data(), y.data(), T, K, D, I, E);
-    emu::launch(moe_gate_up_silu, dim3((Is + 7) / 8, T), dim3(256), 0, (const float *) x.data(), (const rs::bf16_t *) sgu.data(),
-                (const int *) nullptr, sh.data(), T, 1, D, Is, 1);
-    emu::launch(moe_down, dim3((D + 7) / 8, T), dim3(256), 0, (const float *) sh.data(), (const rs::bf16_t *) sdn.data(),
-                (const int *) nullptr, sy.data(), T, 1, D, Is, 1);
-    emu::launch(moe_combine, dim3((D + 255) / 256, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(),
-                (const float *) sy.data(), (const float *) res.data(), out.data(), T, K, D);
-    std::vector<float> want(T * D);
-    for (int t = 0; t < T; t++) {
-        std::vector<float> shared = ref_mlp(sgu, sdn, 0, &x[t * D], D, Is);
-        std::vector<float> routed(D, 0.f);
-        for (int k = 0; k < K; k++) {
-            std::vector<float> ye = ref_mlp(gu, dn, ids[t * K + k], &x[t * D], D, I);
-            for (int j = 0; j < D; j++) routed[j] += w[t * K + k] * ye[j];
-        }
-        for (int j = 0; j < D; j++) want[t * D + j] = res[t * D + j] + (shared[j] + routed[j]);
+    if (invalid) {
+        ids[0] = -1;
+        ids[T * K - 1] = E;
     }
     char name[128];
-    std::snprintf(name, sizeof name, "moe T=%d K=%d E=%d D=%d I=%d Is=%d", T, K, E, D, I, Is);
+    std::snprintf(name, sizeof name, "moe T=%d K=%d E=%d D=%d I=%d%s", T, K, E, D, I, invalid ? " invalid ids" : "");
+    std::vector<int> plan;
+    std::vector<float> out = moe(T, K, E, D, I, xb, gu, dn, ids, w, shared, res, plan);
+    check_plan(name, plan, ids, E);
+    if (T > 1) { // the last token alone gives the same bits as in the batch (its groups and passes differ)
+        const int t = T - 1;
+        auto row = [&](const auto &v, int n) { return std::vector<std::decay_t<decltype(v[0])>>(v.begin() + t * n, v.begin() + (t + 1) * n); };
+        std::vector<int> solo_plan;
+        std::vector<float> solo = moe(1, K, E, D, I, row(xb, D), gu, dn, row(ids, K), row(w, K), row(shared, D), row(res, D), solo_plan);
+        const bool same = std::memcmp(solo.data(), out.data() + (size_t) t * D, 4 * (size_t) D) == 0;
+        std::printf("%s %s solo = batched bit for bit\n", same ? "ok  " : "FAIL", name);
+        if (!same) h::failures++;
+    }
+    std::vector<float> want(T * D);
+    for (int t = 0; t < T; t++) {
+        std::vector<float> routed(D, 0.f);
+        for (int k = 0; k < K; k++) {
+            const int e = ids[t * K + k];
+            if (e < 0 || e >= E) continue;
+            std::vector<float> ye = ref_expert(gu, dn, e, &x[t * D], D, I);
+            for (int j = 0; j < D; j++) routed[j] += w[t * K + k] * ye[j];
+        }
+        for (int j = 0; j < D; j++) want[t * D + j] = res[t * D + j] + (shared[t * D + j] + routed[j]);
+    }
     h::check(name, out.data(), want.data(), out.size(), 1e-4f, 1e-4f);
 }
 
 int main() {
-    run(1, 8, 16, 256, 64, 64);
-    run(7, 6, 9, 77, 45, 90);  // nothing a multiple of the block
-    run(3, 1, 1, 40, 8, 13);
+    run(1, 8, 16, 256, 64);          // decode, one slot per group
+    run(7, 6, 9, 77, 45);            // nothing a multiple of the block: scalar paths
+    run(3, 1, 1, 40, 8);             // one expert
+    run(40, 2, 3, 64, 24);           // groups of ~27 slots: several passes per row
+    run(2, 2, 4, 2056, 16);          // D over one staged chunk of x
+    run(2, 2, 3, 24, 1032);          // I over one staged chunk of h
+    run(5, 4, 300, 48, 16, true);    // more experts than threads; ids outside [0, E) add nothing
     return h::finish();
 }

@@ -71,7 +71,7 @@ public final class CudaBackend implements AutoCloseable {
     }
 
     /**
-     * Device-to-device copy bandwidth in bytes/s, read plus write (docs/CUDA.md's measure): the median of
+     * Device-to-device copy bandwidth in bytes/s, read plus write (the measure the roofline fractions use): the median of
      * {@code repeats} copies of {@code bytes} between two buffers, timed with events.
      */
     public double copyBandwidth(long bytes, int repeats) {

@@ -598,10 +598,12 @@ public final class CudaRunner implements StepRunner {
         convert.toF32(stream, a.hF32, a.h, (long) t * d);
         mark(Op.ROUTER);
         router.launch(stream, a.hF32, moe.gate(), moe.expertBias(), a.topkIds, a.topkWeights, t, d, routing);
+        mark(Op.MOE_GROUP);
+        experts.group(stream, a.topkIds, a.moePlan, t, k, c.numExperts());
         mark(Op.MOE_GATE_UP_SILU);
-        experts.gateUpSilu(stream, a.hF32, moe.gateUp(), a.topkIds, a.expertAct, t, k, d, inter, c.numExperts());
+        experts.gateUpSilu(stream, a.h, moe.gateUp(), a.moePlan, a.expertAct, t, k, d, inter, c.numExperts());
         mark(Op.MOE_DOWN);
-        experts.down(stream, a.expertAct, moe.down(), a.topkIds, a.expertOut, t, k, d, inter, c.numExperts());
+        experts.down(stream, a.expertAct, moe.down(), a.moePlan, a.expertOut, t, k, d, inter, c.numExperts());
         if (sharedMlp != null && !dual) {
             swiglu(stream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
         }
@@ -610,7 +612,8 @@ public final class CudaRunner implements StepRunner {
             JCudaDriver.cuStreamWaitEvent(stream, joins[layer], 0);
         }
         mark(Op.MOE_COMBINE);
-        experts.combine(stream, a.expertOut, a.topkWeights, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d); // x += shared + Σ_k w·y
+        experts.combine(stream, a.expertOut, a.topkWeights, a.topkIds, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d,
+                c.numExperts()); // x += shared + Σ_k w·y
     }
 
     private Activations activations(int tokens, int seqs) {
@@ -944,7 +947,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer inputWords; // (InputLayout(T, N, N, MB).words) int32: the packed per-step inputs, see bind()
         final DeviceBuffer x;          // (T, D) fp32 residual stream
         final DeviceBuffer h;          // (T, D) bf16 normed
-        final DeviceBuffer hF32;       // (T, D) fp32 normed (router and expert input)
+        final DeviceBuffer hF32;       // (T, D) fp32 normed (router input)
         final DeviceBuffer qkv;        // (T, (H + 2·Hkv)·d) fp32
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
         final DeviceBuffer attn;       // (T, H·d) fp32
@@ -956,6 +959,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer sharedOut;  // (T, D) fp32
         final DeviceBuffer topkIds;    // (T, K) int
         final DeviceBuffer topkWeights;// (T, K) fp32
+        final DeviceBuffer moePlan;    // (2 + 2·E + T·K) int32: the routed slots grouped by expert (MoeExperts.group)
         final DeviceBuffer expertAct;  // (T, K, Ie) fp32
         final DeviceBuffer expertOut;  // (T, K, D) fp32
         final DeviceBuffer xLast;      // (N, D) fp32
@@ -989,6 +993,7 @@ public final class CudaRunner implements StepRunner {
             sharedOut = alloc(device, 4 * t * d);
             topkIds = alloc(device, 4 * t * k);
             topkWeights = alloc(device, 4 * t * k);
+            moePlan = alloc(device, 4 * MoeExperts.planWords(tokens, k, Math.max(1, c.numExperts())));
             expertAct = alloc(device, 4 * t * k * Math.max(1, c.moeIntermediateSize()));
             expertOut = alloc(device, 4 * t * k * d);
             xLast = alloc(device, 4 * n * d);

@@ -17,8 +17,8 @@ import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUstream;
 
 /**
- * Per-op GPU time of eager steps, from CUDA events (docs/CUDA.md: "a per-kernel table (time, bytes, GB/s) … from
- * events in eager mode"). Attached with {@link CudaRunner#profile}, the runner runs every step eagerly with the
+ * Per-op GPU time of eager steps, from CUDA events: the per-kernel table (time, bytes, GB/s) of a decode step in
+ * docs/BENCHMARKS.md. Attached with {@link CudaRunner#profile}, the runner runs every step eagerly with the
  * shared expert on the compute stream and calls {@link #mark} before each op of {@code forward}: one timing
  * event recorded on the compute stream per mark, plus one at the end of the step, so op i's time is the elapsed
  * time between its event and the next one (the event after an op is the event before the next). After the step
@@ -42,7 +42,7 @@ public final class KernelProfile implements AutoCloseable {
     public enum Op {
         EMBEDDING, INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTENTION_PREFILL, ATTN_CONVERT, O_PROJ, POST_RMSNORM,
         DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN,
-        ROUTER_CONVERT, ROUTER, MOE_GATE_UP_SILU, MOE_DOWN, SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN, MOE_COMBINE,
+        ROUTER_CONVERT, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN, MOE_COMBINE,
         GATHER_ROWS, FINAL_RMSNORM, LM_HEAD, SAMPLE;
 
         /** The op's name in tables and JSON: {@code qkv_proj}, {@code moe_down}, … */
@@ -224,7 +224,7 @@ public final class KernelProfile implements AutoCloseable {
             case INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTN_CONVERT, O_PROJ, POST_RMSNORM -> layers;
             case ATTENTION_PREFILL -> 0;
             case DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN -> layers - moe;
-            case ROUTER_CONVERT, ROUTER, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
+            case ROUTER_CONVERT, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
             case SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN -> c.numSharedExperts() > 0 ? moe : 0;
         };
     }
@@ -235,8 +235,8 @@ public final class KernelProfile implements AutoCloseable {
      * {@link #launches}: every weight it reads once, every activation it reads or writes once, in the dtypes the
      * runner's buffers hold (residual stream and GEMM outputs fp32, GEMM inputs bf16). A lower bound of what a
      * kernel moves (a re-read from L2 or a second pass is not counted; block tables, context lengths and
-     * sampling parameters are left out), except the routed experts: their weights count min(E, K·B) distinct
-     * experts per layer, exact at batch 1 and an upper bound above it (sequences share experts). At batch 1 the
+     * sampling parameters are left out), except the routed experts: their weights count the distinct experts a
+     * step reads, exact at batch 1 and the expectation under uniform routing above it ({@link #distinctExperts}). At batch 1 the
      * weights of all ops sum to {@link io.ringserve.model.config.DecodeTraffic#bytesPerToken}.
      */
     public static Traffic traffic(ModelConfig c, Op op, int batch, long contextTokens) {
@@ -278,16 +278,18 @@ public final class KernelProfile implements AutoCloseable {
             case ROUTER_CONVERT -> new Traffic(0, t * d * BF16 + t * d * F32);
             // h (T, D) fp32, gate (E, D) bf16, V2's expert bias (E) fp32 -> ids and weights (T, K)
             case ROUTER -> new Traffic(e * d * BF16 + (hasExpertBias(c) ? e * F32 : 0), t * d * F32 + 2 * t * k * F32);
-            // h (T, D) fp32, ids (T, K), gate_up (min(E, K·T) experts, 2·Ie, D) -> (T, K, Ie) fp32
-            case MOE_GATE_UP_SILU -> new Traffic(distinctExperts(e, k, t) * 2 * ie * d * BF16, t * d * F32 + t * k * F32 + t * k * ie * F32);
-            // (T, K, Ie) fp32, ids, down (min(E, K·T) experts, D, Ie) -> (T, K, D) fp32
-            case MOE_DOWN -> new Traffic(distinctExperts(e, k, t) * d * ie * BF16, t * k * ie * F32 + t * k * F32 + t * k * d * F32);
+            // ids (T, K) -> group plan (2 + 2·E + T·K) int32
+            case MOE_GROUP -> new Traffic(0, t * k * F32 + (2 + 2 * e + t * k) * F32);
+            // h (T, D) bf16, plan, gate_up (the distinct experts, 2·Ie, D) -> (T, K, Ie) fp32
+            case MOE_GATE_UP_SILU -> new Traffic(Math.round(distinctExperts(e, k, t) * 2 * ie * d * BF16), t * d * BF16 + (2 + 2 * e + t * k) * F32 + t * k * ie * F32);
+            // (T, K, Ie) fp32, plan, down (the distinct experts, D, Ie) -> (T, K, D) fp32
+            case MOE_DOWN -> new Traffic(Math.round(distinctExperts(e, k, t) * d * ie * BF16), t * k * ie * F32 + (2 + 2 * e + t * k) * F32 + t * k * d * F32);
             // shared expert: as the dense MLP with Is, its down writes its own (T, D) fp32 (no accumulate)
             case SHARED_GATE_UP -> new Traffic(2 * is * d * BF16, t * d * BF16 + t * 2 * is * F32);
             case SHARED_SILU -> new Traffic(0, t * 2 * is * F32 + t * is * BF16);
             case SHARED_DOWN -> new Traffic(d * is * BF16, t * is * BF16 + t * d * F32);
-            // expert outputs (T, K, D), weights (T, K), shared (T, D), x (T, D) fp32 -> x
-            case MOE_COMBINE -> new Traffic(0, t * k * d * F32 + t * k * F32 + (c.numSharedExperts() > 0 ? t * d * F32 : 0) + 2 * t * d * F32);
+            // expert outputs (T, K, D), weights and ids (T, K), shared (T, D), x (T, D) fp32 -> x
+            case MOE_COMBINE -> new Traffic(0, t * k * d * F32 + 2 * t * k * F32 + (c.numSharedExperts() > 0 ? t * d * F32 : 0) + 2 * t * d * F32);
             // last rows (N) -> (N, D) fp32
             case GATHER_ROWS -> new Traffic(0, t * F32 + 2 * t * d * F32);
             case FINAL_RMSNORM -> new Traffic(d * BF16, t * d * F32 + t * d * BF16);
@@ -299,9 +301,16 @@ public final class KernelProfile implements AutoCloseable {
         return one.times(launches(c, op));
     }
 
-    /** Distinct experts a step of T tokens can read: min(E, K·T) (sequences may share experts: an upper bound for T > 1). */
-    private static long distinctExperts(long experts, long topK, long tokens) {
-        return Math.min(experts, topK * tokens);
+    /**
+     * Distinct experts a step of T tokens reads, expected under uniform routing: each token picks K of E, so an
+     * expert is missed by all T with probability (1 − K/E)^T and E·(1 − (1 − K/E)^T) are read (K at T = 1; 222.4 of
+     * 256 for Ring-mini-2.0 at T = 64, where one pass per (token, k) would read 512).
+     */
+    static double distinctExperts(long experts, long topK, long tokens) {
+        if (tokens == 1 || topK >= experts) {
+            return Math.min(experts, topK);
+        }
+        return experts * (1 - Math.pow(1 - (double) topK / experts, tokens));
     }
 
     private static boolean hasExpertBias(ModelConfig c) {

@@ -6,81 +6,113 @@ import io.ringserve.worker.cuda.Kernel;
 import jcuda.driver.CUstream;
 
 /**
- * {@code moe_experts.cu}: the SwiGLU experts of a MoE layer for decode and small batches, with the expert ids
- * read from device memory (router output): {@link #gateUpSilu} h = silu(W_gate[e]·x) ⊙ (W_up[e]·x),
- * {@link #down} y = W_down[e]·h per (token, k), {@link #combine} out = residual + (shared + Σ_k w·y) in k order.
- * No atomics: deterministic. The shared expert (and a dense SwiGLU layer) uses the same two kernels with
- * {@code topkIds = null}, K = 1, E = 1. Mirrors ReferenceForward.sparseMoe() / mlp().
+ * {@code moe_experts.cu}: the routed SwiGLU experts of a MoE layer, grouped by expert so that each selected expert's
+ * weights are read once per step however many tokens chose it. {@link #group} turns the router's ids into a group
+ * plan on the device; {@link #gateUpSilu} h = silu(W_gate[e]·x) ⊙ (W_up[e]·x) and {@link #down} y = W_down[e]·h per
+ * (token, k) slot, one pass over each weight row serving up to 8 slots of its group; {@link #combine} out = residual
+ * + (shared + Σ_k w·y) in k order. Every output element is one warp's fixed-order sum: the values do not depend on
+ * the batch or on the grouping. Mirrors ReferenceForward.sparseMoe().
  *
  * <p>Weight layout (bf16): gateUp (E, 2·I, D) = per expert gate_proj rows then up_proj rows; down (E, D, I).
- * Legend: T = tokens, K = experts per token, E = experts, D = hidden, I = expert intermediate.
+ * Legend: T = tokens, K = experts per token, E = experts, D = hidden, I = expert intermediate, TK = T·K slots.
  */
 public final class MoeExperts {
+    /** Most experts {@code moe_group} plans for (its shared-memory tables). */
+    public static final int MAX_EXPERTS = 2048;
     private static final int THREADS = 256;
     private static final int ROWS_PER_BLOCK = THREADS / 32;
+    private static final int SLOTS = 8;       // slots served per pass over a weight row (moe_experts.cu SLOTS)
+    private static final int X_CHUNK = 2048;  // moe_experts.cu X_CHUNK
+    private static final int H_CHUNK = 1024;  // moe_experts.cu H_CHUNK
+    private static final int MAX_SLOTS = 65535 * 8; // keeps every index and the combine grid in range
+    private final Kernel group;
     private final Kernel gateUpSilu;
     private final Kernel down;
     private final Kernel combine;
 
     public MoeExperts(CudaDevice device) {
         var m = device.module("moe_experts");
+        this.group = m.kernel("moe_group");
         this.gateUpSilu = m.kernel("moe_gate_up_silu");
         this.down = m.kernel("moe_down");
         this.combine = m.kernel("moe_combine");
     }
 
-    /**
-     * @param x       (T, D) fp32 MoE input
-     * @param gateUp  (E, 2·I, D) bf16 packed gate_proj | up_proj per expert
-     * @param topkIds (T, K) int32 expert ids, or null: expert 0 for every (t, k)
-     * @param h       (T, K, I) fp32 out
-     */
-    public void gateUpSilu(CUstream s, DeviceBuffer x, DeviceBuffer gateUp, DeviceBuffer topkIds, DeviceBuffer h,
-                           int tokens, int topK, int hidden, int inter, int experts) {
-        String op = "moe_gate_up_silu";
-        checkShape(op, tokens, topK, hidden, inter, experts, topkIds);
-        Shapes.require(op, "x", x, 4L * tokens * hidden);
-        Shapes.require(op, "gateUp", gateUp, 2L * experts * 2 * inter * hidden);
-        Shapes.require(op, "h", h, 4L * tokens * topK * inter);
-        gateUpSilu.launch(s, Shapes.ceilDiv(inter, ROWS_PER_BLOCK), tokens * topK, 1, THREADS, 1, 1, 0, new Object[] {x, gateUp, topkIds, h,
-                tokens, topK, hidden, inter, experts});
+    /** int32 words of the group plan of {@code tokens · topK} slots over {@code experts}: 2 + 2·E + TK. */
+    public static long planWords(int tokens, int topK, int experts) {
+        return 2L + 2L * experts + (long) tokens * topK;
     }
 
     /**
-     * @param h       (T, K, I) fp32 from {@link #gateUpSilu}
-     * @param downW   (E, D, I) bf16 down_proj per expert
-     * @param topkIds (T, K) int32, or null: expert 0
-     * @param y       (T, K, D) fp32 out
+     * The group plan: the experts chosen this step, ascending, and the slots t·K + k of each (moe_experts.cu's header
+     * gives the layout). Slots whose id lies outside [0, E) join no group.
+     *
+     * @param topkIds (T, K) int32 router output
+     * @param plan    ({@link #planWords}) int32 out
      */
-    public void down(CUstream s, DeviceBuffer h, DeviceBuffer downW, DeviceBuffer topkIds, DeviceBuffer y,
+    public void group(CUstream s, DeviceBuffer topkIds, DeviceBuffer plan, int tokens, int topK, int experts) {
+        String op = "moe_group";
+        checkSlots(op, tokens, topK, experts);
+        Shapes.require(op, "topkIds", topkIds, 4L * tokens * topK);
+        Shapes.require(op, "plan", plan, 4L * planWords(tokens, topK, experts));
+        group.launch(s, 1, 1, 1, THREADS, 1, 1, 0, new Object[] {topkIds, plan, tokens, topK, experts});
+    }
+
+    /**
+     * @param x      (T, D) bf16 MoE input (the post-attention-normed hidden)
+     * @param gateUp (E, 2·I, D) bf16 packed gate_proj | up_proj per expert
+     * @param plan   ({@link #planWords}) int32 from {@link #group}
+     * @param h      (TK, I) fp32 out (rows of slots in no group are left as they were)
+     */
+    public void gateUpSilu(CUstream s, DeviceBuffer x, DeviceBuffer gateUp, DeviceBuffer plan, DeviceBuffer h,
+                           int tokens, int topK, int hidden, int inter, int experts) {
+        String op = "moe_gate_up_silu";
+        checkShape(op, tokens, topK, hidden, inter, experts, plan);
+        Shapes.require(op, "x", x, 2L * tokens * hidden);
+        Shapes.require(op, "gateUp", gateUp, 2L * experts * 2 * inter * hidden);
+        Shapes.require(op, "h", h, 4L * tokens * topK * inter);
+        int smem = SLOTS * Math.min(hidden, X_CHUNK) * 2;
+        gateUpSilu.launch(s, Shapes.ceilDiv(inter, ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
+                new Object[] {x, gateUp, plan, h, tokens, topK, hidden, inter, experts});
+    }
+
+    /**
+     * @param h     (TK, I) fp32 from {@link #gateUpSilu}
+     * @param downW (E, D, I) bf16 down_proj per expert
+     * @param plan  ({@link #planWords}) int32 from {@link #group}
+     * @param y     (TK, D) fp32 out (rows of slots in no group are left as they were)
+     */
+    public void down(CUstream s, DeviceBuffer h, DeviceBuffer downW, DeviceBuffer plan, DeviceBuffer y,
                      int tokens, int topK, int hidden, int inter, int experts) {
         String op = "moe_down";
-        checkShape(op, tokens, topK, hidden, inter, experts, topkIds);
+        checkShape(op, tokens, topK, hidden, inter, experts, plan);
         Shapes.require(op, "h", h, 4L * tokens * topK * inter);
         Shapes.require(op, "down", downW, 2L * experts * hidden * inter);
         Shapes.require(op, "y", y, 4L * tokens * topK * hidden);
-        down.launch(s, Shapes.ceilDiv(hidden, ROWS_PER_BLOCK), tokens * topK, 1, THREADS, 1, 1, 0, new Object[] {h, downW, topkIds, y,
-                tokens, topK, hidden, inter, experts});
+        int smem = SLOTS * Math.min(inter, H_CHUNK) * 4;
+        down.launch(s, Shapes.ceilDiv(hidden, ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
+                new Object[] {h, downW, plan, y, tokens, topK, hidden, inter, experts});
     }
 
     /**
-     * @param y           (T, K, D) fp32 routed expert outputs
+     * @param y           (TK, D) fp32 routed expert outputs
      * @param topkWeights (T, K) fp32
+     * @param topkIds     (T, K) int32: a slot whose id lies outside [0, E) adds nothing
      * @param shared      (T, D) fp32 shared expert output, or null
      * @param residual    (T, D) fp32 added first, or null; may be {@code out}
      * @param out         (T, D) fp32
      */
-    public void combine(CUstream s, DeviceBuffer y, DeviceBuffer topkWeights, DeviceBuffer shared, DeviceBuffer residual, DeviceBuffer out,
-                        int tokens, int topK, int hidden) {
+    public void combine(CUstream s, DeviceBuffer y, DeviceBuffer topkWeights, DeviceBuffer topkIds, DeviceBuffer shared, DeviceBuffer residual,
+                        DeviceBuffer out, int tokens, int topK, int hidden, int experts) {
         String op = "moe_combine";
-        Shapes.positive(op, "tokens", tokens);
-        Shapes.positive(op, "topK", topK);
+        checkSlots(op, tokens, topK, experts);
         Shapes.positive(op, "hidden", hidden);
         if (tokens > 65535) {
             throw new IllegalArgumentException(op + ": at most 65535 tokens per launch, got " + tokens);
         }
         Shapes.require(op, "y", y, 4L * tokens * topK * hidden);
         Shapes.require(op, "topkWeights", topkWeights, 4L * tokens * topK);
+        Shapes.require(op, "topkIds", topkIds, 4L * tokens * topK);
         if (shared != null) {
             Shapes.require(op, "shared", shared, 4L * tokens * hidden);
         }
@@ -88,20 +120,31 @@ public final class MoeExperts {
             Shapes.require(op, "residual", residual, 4L * tokens * hidden);
         }
         Shapes.require(op, "out", out, 4L * tokens * hidden);
-        combine.launch(s, Shapes.ceilDiv(hidden, THREADS), tokens, 1, THREADS, 1, 1, 0, new Object[] {y, topkWeights, shared, residual, out, tokens, topK, hidden});
+        combine.launch(s, Shapes.ceilDiv(hidden, THREADS), tokens, 1, THREADS, 1, 1, 0,
+                new Object[] {y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts});
     }
 
-    private static void checkShape(String op, int tokens, int topK, int hidden, int inter, int experts, DeviceBuffer topkIds) {
+    /** Block columns of the expert kernels: the most groups a step of TK slots can have. */
+    private static int maxGroups(int tokens, int topK, int experts) {
+        return (int) Math.min(experts, (long) tokens * topK);
+    }
+
+    private static void checkSlots(String op, int tokens, int topK, int experts) {
         Shapes.positive(op, "tokens", tokens);
         Shapes.positive(op, "topK", topK);
+        Shapes.positive(op, "experts", experts);
+        if (experts > MAX_EXPERTS) {
+            throw new IllegalArgumentException(op + ": at most " + MAX_EXPERTS + " experts, got " + experts);
+        }
+        if ((long) tokens * topK > MAX_SLOTS) {
+            throw new IllegalArgumentException(op + ": at most " + MAX_SLOTS + " (token, expert) slots per launch, got " + (long) tokens * topK);
+        }
+    }
+
+    private static void checkShape(String op, int tokens, int topK, int hidden, int inter, int experts, DeviceBuffer plan) {
+        checkSlots(op, tokens, topK, experts);
         Shapes.positive(op, "hidden", hidden);
         Shapes.positive(op, "inter", inter);
-        Shapes.positive(op, "experts", experts);
-        if ((long) tokens * topK > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 (token, expert) slots per launch, got " + (long) tokens * topK);
-        }
-        if (topkIds != null) {
-            Shapes.require(op, "topkIds", topkIds, 4L * tokens * topK);
-        }
+        Shapes.require(op, "plan", plan, 4L * planWords(tokens, topK, experts));
     }
 }
