@@ -11,12 +11,7 @@
 // hit 32 distinct banks), then each of the 4 warps (2 × 2) computes a 32 × 32 sub-tile as
 // 2 (m16) × 4 (n8) mma tiles over two k16 slices.
 //
-// Fragments (PTX ISA, mma.m16n8k16 .bf16; g = lane / 4, q = lane % 4; a register holds 2 bf16, the
-// lower column in the low half):
-//   A (16×16): a0 = A[g][2q..2q+1]   a1 = A[g+8][2q..]   a2 = A[g][2q+8..]   a3 = A[g+8][2q+8..]
-//   B (16×8, k × n): b0 = B[2q..2q+1][g]   b1 = B[2q+8..2q+9][g]       (= W[n0+g][k0+2q..] pairs)
-//   C (16×8 fp32): c0, c1 = C[g][2q], C[g][2q+1]   c2, c3 = C[g+8][2q], C[g+8][2q+1]
-// Every fragment register is one aligned 32-bit shared-memory read.
+// Fragment layouts: mma.cuh. Every fragment register is one aligned 32-bit shared-memory read.
 //
 // This is the plain version: tiles are loaded through registers with a barrier per K step, no
 // cp.async pipeline, no ldmatrix, no wgmma. It is correct for any shape (tiles at the edges are
@@ -34,6 +29,7 @@
 //   w        const bf16*   [N, K]
 //   tokens, n, k   ints as named
 //   accumulate int         0: y = x·Wᵀ; 1: y += x·Wᵀ
+#include "mma.cuh"
 #include "vec.cuh"
 
 namespace {
@@ -43,43 +39,6 @@ constexpr int BN = 64;        // outputs per block tile
 constexpr int BK = 32;        // K per step
 constexpr int LDS = BK + 8;   // shared row stride in bf16: 80 bytes, 16-byte aligned, conflict-free fragments
 constexpr int THREADS = 128;  // 4 warps as 2 (tokens) × 2 (outputs), 32 × 32 each
-
-/** d += a · b for one m16n8k16 tile (fragments as in the header). */
-__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-#ifdef RS_CPU_EMULATION
-    // The same product computed from the fragment layout above with warp shuffles, so the CPU
-    // emulator checks the tiling and the fragment indexing of this kernel.
-    const int lane = threadIdx.x % rs::WARP;
-    const int g = lane / 4;
-    const int q = lane % 4;
-    for (int kk = 0; kk < 16; kk++) {
-        const int src = (kk % 8) / 2;    // q of the lane holding column kk
-        const bool high = (kk & 1) != 0; // which half of that lane's register
-        const int reg = kk < 8 ? 0 : 1;  // A: regs 0/1 (rows g/g+8) for kk < 8, 2/3 above; B: reg 0/1
-        const unsigned a_top = __shfl_sync(rs::FULL_MASK, a[2 * reg], g * 4 + src);
-        const unsigned a_bot = __shfl_sync(rs::FULL_MASK, a[2 * reg + 1], g * 4 + src);
-        const unsigned b_c0 = __shfl_sync(rs::FULL_MASK, b[reg], (2 * q) * 4 + src);
-        const unsigned b_c1 = __shfl_sync(rs::FULL_MASK, b[reg], (2 * q + 1) * 4 + src);
-        const float at = high ? rs::bf16_hi(a_top) : rs::bf16_lo(a_top);
-        const float ab = high ? rs::bf16_hi(a_bot) : rs::bf16_lo(a_bot);
-        const float b0 = high ? rs::bf16_hi(b_c0) : rs::bf16_lo(b_c0);
-        const float b1 = high ? rs::bf16_hi(b_c1) : rs::bf16_lo(b_c1);
-        d[0] += at * b0;
-        d[1] += at * b1;
-        d[2] += ab * b0;
-        d[3] += ab * b1;
-    }
-#else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                 "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#endif
-}
-
-__device__ __forceinline__ unsigned smem_pair(const rs::bf16_t *p) {
-    return *reinterpret_cast<const unsigned *>(p);
-}
 
 /**
  * Stages rows [row0, row0 + 64) × columns [k0, k0 + 32) of a row-major bf16 [rows, k] matrix into
@@ -145,24 +104,7 @@ matmul_bf16(float *__restrict__ y, const rs::bf16_t *__restrict__ x, const rs::b
         __syncthreads();
 #pragma unroll
         for (int ks = 0; ks < BK; ks += 16) {
-            unsigned a[2][4];
-#pragma unroll
-            for (int i = 0; i < 2; i++) {
-                const int r = wm + i * 16 + g;
-                a[i][0] = smem_pair(&xs[r][ks + 2 * q]);
-                a[i][1] = smem_pair(&xs[r + 8][ks + 2 * q]);
-                a[i][2] = smem_pair(&xs[r][ks + 2 * q + 8]);
-                a[i][3] = smem_pair(&xs[r + 8][ks + 2 * q + 8]);
-            }
-#pragma unroll
-            for (int j = 0; j < 4; j++) {
-                const int c = wn + j * 8 + g;
-                const unsigned b[2] = {smem_pair(&ws[c][ks + 2 * q]), smem_pair(&ws[c][ks + 2 * q + 8])};
-#pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    mma_bf16_16816(acc[i][j], a[i], b);
-                }
-            }
+            rs::warp_tile_32x32<LDS>(acc, xs, ws, wm, wn, ks);
         }
         __syncthreads(); // before the next step overwrites the tiles
     }

@@ -27,23 +27,24 @@
 //                        rows I..2I−1 = experts.e.up_proj.weight (I, D)
 //   down    [E, D, I]:   experts.e.down_proj.weight (D, I)
 //
-// Group plan, int32 words [2 + 2·E + TK], written by moe_group:
+// Group plan, int32 words [3 + 3·E + TK], written by moe_group:
 //   plan[0]                  A
 //   plan[1 + a]              expert id of group a, ascending in a (a < A)
 //   plan[1 + E + a]          first index into slots of group a; plan[1 + E + A] = number of grouped slots
-//   plan[2 + 2·E + p]        slots (p < grouped slots): slot indices t·K + k, grouped by expert
+//   plan[2 + 2·E + a]        64-slot tiles before group a (the tensor-core path's block rows); plan[2 + 2·E + A] = all tiles
+//   plan[3 + 3·E + p]        slots (p < grouped slots): slot indices t·K + k, grouped by expert
 // A slot whose id is outside [0, E) belongs to no group (moe_combine then skips it).
 //
 // Launch contract, moe_group:
 //   grid (1, 1, 1), block (256, 1, 1), dynamic shared memory 0; E ≤ MAX_EXPERTS (2048)
-//   topk_ids const int* [T, K];  plan int* [2 + 2·E + TK];  tokens, top_k, experts ints
+//   topk_ids const int* [T, K];  plan int* [3 + 3·E + TK];  tokens, top_k, experts ints
 //
 // Launch contract, moe_gate_up_silu:
 //   grid  (ceil(I / 8), min(E, TK), 1), block (256, 1, 1): block (bx, a) computes rows bx·8 .. bx·8+7 of group a
 //   dynamic shared memory: SLOTS · min(D, X_CHUNK) · 2 bytes (32 KiB for D ≥ 2048)
 //   x        const bf16*  [T, D]      MoE input (post-attention-normed hidden)
 //   gate_up  const bf16*  [E, 2·I, D] packed as above
-//   plan     const int*   [2 + 2·E + TK]
+//   plan     const int*   [3 + 3·E + TK]
 //   h        float*       [TK, I]     fp32 activations of the grouped slots (others untouched)
 //   tokens, top_k, hidden, inter, experts   ints (D = hidden, I = inter)
 //   vector path when D % 8 == 0 and x, gate_up are 16-byte aligned; else scalar loads (any D)
@@ -53,10 +54,26 @@
 //   dynamic shared memory: SLOTS · min(I, H_CHUNK) · 4 bytes (32 KiB for I ≥ 1024)
 //   h        const float* [TK, I]     from moe_gate_up_silu
 //   down     const bf16*  [E, D, I]
-//   plan     const int*   [2 + 2·E + TK]
+//   plan     const int*   [3 + 3·E + TK]
 //   y        float*       [TK, D]     fp32 expert outputs of the grouped slots (others untouched)
 //   tokens, top_k, hidden, inter, experts   ints
 //   vector path when I % 8 == 0 and h, down are 16-byte aligned
+//
+// Tensor-core path for steps whose groups are large (prefill; the caller picks it: MoeExperts.tensorCores):
+// the same two products as tiled GEMMs over each group, mma.sync m16n8k16 (mma.cuh) with bf16 inputs and fp32
+// accumulators, 64 slots × 64 outputs per block marching over K in steps of 32 (as matmul.cu). The slots'
+// inputs are gathered into the shared-memory tile through the plan (zeros past the group), outputs scattered
+// back by slot. moe_gate_up_silu_mma's 64 output columns are 32 gate rows and the 32 matching up rows, paired
+// through shared memory for silu(g)·u; moe_down_mma rounds h to bf16 as it stages it (the bf16 model does the
+// same), so its results differ from moe_down's by that rounding.
+//
+// Launch contract, moe_gate_up_silu_mma:
+//   grid (ceil(I / 32), min(E, TK) + ceil(TK / 64), 1): block (bx, j) computes intermediate indices
+//   bx·32 .. bx·32+31 of the j-th 64-slot tile (plan tile starts; blocks past the last tile return)
+//   block (128, 1, 1), dynamic shared memory 0 (static 27 KiB); arguments as moe_gate_up_silu
+// Launch contract, moe_down_mma:
+//   grid (ceil(D / 64), min(E, TK) + ceil(TK / 64), 1), block (128, 1, 1), dynamic shared memory 0 (static
+//   10.5 KiB); arguments as moe_down
 //
 // Launch contract, moe_combine:
 //   grid  (ceil(D / 256), T, 1), block (256, 1, 1), dynamic shared memory 0
@@ -67,6 +84,7 @@
 //   residual     const float* [T, D]   added first; null: none (may alias out)
 //   out          float*       [T, D]   residual + (shared + Σ_k w·y)
 //   tokens, top_k, hidden, experts   ints
+#include "mma.cuh"
 #include "vec.cuh"
 
 namespace {
@@ -77,6 +95,7 @@ constexpr int MAX_EXPERTS = 2048;
 constexpr int SLOTS = 8;       // slots of a group served by one pass over a weight row
 constexpr int X_CHUNK = 2048;  // columns of x staged per pass (bf16): 8 · 2048 · 2 B = 32 KiB
 constexpr int H_CHUNK = 1024;  // columns of h staged per pass (fp32): 8 · 1024 · 4 B = 32 KiB
+constexpr int TILE_M = 64;     // slots per block row of the tensor-core path
 constexpr int UNROLL_GU = 2;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 4)
 constexpr int UNROLL_DOWN = 4; // in moe_down (one row)
 
@@ -117,6 +136,92 @@ __device__ __forceinline__ float dot8_f32(rs::vec16 w, const float *p) {
     return s;
 }
 
+
+// ---- tensor-core path (groups larger than a pass: prefill) -----------------------------------
+
+constexpr int MMA_THREADS = 128; // 4 warps as 2 × 2, 32 × 32 each (mma.cuh warp_tile_32x32)
+constexpr int TILE_N = 64;       // outputs per block tile
+constexpr int TILE_K = 32;       // K per step
+constexpr int LDS = TILE_K + 8;  // shared row stride in bf16 (conflict-free fragment reads, as matmul.cu)
+
+/** The 64-slot tile of block row blockIdx.y: its expert, first slot-list index and rows. */
+struct Tile {
+    int expert;
+    int first;
+    int rows;
+};
+
+__device__ __forceinline__ bool tile_of(const int *__restrict__ plan, int experts, Tile &t) {
+    const int groups = plan[0];
+    const int *tile_start = plan + 2 + 2 * experts; // [A + 1]
+    const int j = blockIdx.y;
+    if (j >= tile_start[groups]) {
+        return false;
+    }
+    int lo = 0; // the last group a with tile_start[a] <= j
+    int hi = groups - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (tile_start[mid] <= j) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    const int begin = plan[1 + experts + lo];
+    const int end = plan[2 + experts + lo];
+    t.expert = plan[1 + lo];
+    t.first = begin + (j - tile_start[lo]) * TILE_M;
+    t.rows = min(TILE_M, end - t.first);
+    return true;
+}
+
+/**
+ * Stages columns [k0, k0 + 32) of 64 rows of a bf16 matrix with `cols` columns into tile[64][LDS]:
+ * row r is row_of[r] of `m` (shared memory), zeros where row_of[r] < 0 or past the last column.
+ */
+__device__ __forceinline__ void stage_bf16(rs::bf16_t (*tile)[LDS], const rs::bf16_t *__restrict__ m, const int *row_of, int cols, int k0,
+                                           bool vec) {
+    if (vec) { // cols % 8 == 0: a vector is wholly inside or outside
+        for (int c = threadIdx.x; c < TILE_M * TILE_K / 8; c += MMA_THREADS) {
+            const int r = c / (TILE_K / 8);
+            const int col = (c % (TILE_K / 8)) * 8;
+            rs::vec16 v = {0u, 0u, 0u, 0u};
+            if (row_of[r] >= 0 && k0 + col < cols) {
+                v = rs::load16(m + (size_t) row_of[r] * cols + k0 + col);
+            }
+            rs::store16(&tile[r][col], v);
+        }
+    } else {
+        for (int c = threadIdx.x; c < TILE_M * TILE_K; c += MMA_THREADS) {
+            const int r = c / TILE_K;
+            const int col = c % TILE_K;
+            tile[r][col] = row_of[r] >= 0 && k0 + col < cols ? m[(size_t) row_of[r] * cols + k0 + col] : (rs::bf16_t) 0;
+        }
+    }
+}
+
+/** As stage_bf16 for an fp32 matrix, each value rounded to bf16 (nearest even) on the way in. */
+__device__ __forceinline__ void stage_f32(rs::bf16_t (*tile)[LDS], const float *m, const int *row_of, int cols, int k0) {
+    for (int c = threadIdx.x; c < TILE_M * TILE_K; c += MMA_THREADS) {
+        const int r = c / TILE_K;
+        const int col = c % TILE_K;
+        tile[r][col] = row_of[r] >= 0 && k0 + col < cols ? rs::f32_to_bf16(m[(size_t) row_of[r] * cols + k0 + col]) : (rs::bf16_t) 0;
+    }
+}
+
+__device__ __forceinline__ void zero(float (&acc)[2][4][4]) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                acc[i][j][e] = 0.f;
+            }
+        }
+    }
+}
 } // namespace
 
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -125,8 +230,9 @@ moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, 
     __shared__ int start[MAX_EXPERTS]; // first slot-list index of each expert's group
     __shared__ int warp_slots[WARPS];
     __shared__ int warp_groups[WARPS];
+    __shared__ int warp_tiles[WARPS];
     const int tk = tokens * top_k;
-    int *slots = plan + 2 + 2 * experts;
+    int *slots = plan + 3 + 3 * experts;
     for (int e = threadIdx.x; e < experts; e += THREADS) {
         count[e] = 0;
     }
@@ -145,32 +251,40 @@ moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, 
     const int e1 = min(experts, e0 + per);
     int my_slots = 0;
     int my_groups = 0;
+    int my_tiles = 0;
     for (int e = e0; e < e1; e++) {
         my_slots += count[e];
         my_groups += count[e] > 0;
+        my_tiles += (count[e] + TILE_M - 1) / TILE_M;
     }
     const int lane = threadIdx.x % rs::WARP;
     const int warp = threadIdx.x / rs::WARP;
     int inc_slots = my_slots;
     int inc_groups = my_groups;
-    for (int o = 1; o < rs::WARP; o <<= 1) { // inclusive warp scan
+    int inc_tiles = my_tiles;
+    for (int o = 1; o < rs::WARP; o <<= 1) { // inclusive warp scans
         const int a = __shfl_up_sync(rs::FULL_MASK, inc_slots, o);
         const int b = __shfl_up_sync(rs::FULL_MASK, inc_groups, o);
+        const int c = __shfl_up_sync(rs::FULL_MASK, inc_tiles, o);
         if (lane >= o) {
             inc_slots += a;
             inc_groups += b;
+            inc_tiles += c;
         }
     }
     if (lane == rs::WARP - 1) {
         warp_slots[warp] = inc_slots;
         warp_groups[warp] = inc_groups;
+        warp_tiles[warp] = inc_tiles;
     }
     __syncthreads();
     int slot_off = inc_slots - my_slots;
     int group_off = inc_groups - my_groups;
+    int tile_off = inc_tiles - my_tiles;
     for (int w = 0; w < warp; w++) {
         slot_off += warp_slots[w];
         group_off += warp_groups[w];
+        tile_off += warp_tiles[w];
     }
     for (int e = e0; e < e1; e++) {
         const int c = count[e];
@@ -178,13 +292,16 @@ moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, 
         if (c > 0) {
             plan[1 + group_off] = e;
             plan[1 + experts + group_off] = slot_off;
+            plan[2 + 2 * experts + group_off] = tile_off;
             group_off++;
             slot_off += c;
+            tile_off += (c + TILE_M - 1) / TILE_M;
         }
     }
     if (threadIdx.x == THREADS - 1) { // owns the last range: the totals
         plan[0] = group_off;
         plan[1 + experts + group_off] = slot_off;
+        plan[2 + 2 * experts + group_off] = tile_off;
     }
     __syncthreads(); // every count has been read: reuse them as cursors
     for (int e = threadIdx.x; e < experts; e += THREADS) {
@@ -207,7 +324,7 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
         return; // block-uniform, before any barrier
     }
     rs::bf16_t *xs = rs::dynamic_smem<rs::bf16_t>(); // (SLOTS, dc) inputs of this pass's slots, this chunk
-    const int *slots = plan + 2 + 2 * experts;
+    const int *slots = plan + 3 + 3 * experts;
     const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
     const int i = blockIdx.x * WARPS + warp; // intermediate row, warp-uniform
@@ -309,7 +426,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
         return;
     }
     float *hs = rs::dynamic_smem<float>(); // (SLOTS, ic) activations of this pass's slots, this chunk
-    const int *slots = plan + 2 + 2 * experts;
+    const int *slots = plan + 3 + 3 * experts;
     const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
     const int j = blockIdx.x * WARPS + warp; // output row, warp-uniform
@@ -386,6 +503,125 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                     if (lane == 0) {
                         y[(size_t) slots[p + s] * hidden + j] = r;
                     }
+                }
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(MMA_THREADS)
+moe_gate_up_silu_mma(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict__ gate_up, const int *__restrict__ plan,
+                     float *__restrict__ h, int tokens, int top_k, int hidden, int inter, int experts) {
+    __align__(16) __shared__ rs::bf16_t xs[TILE_M][LDS]; // (64 slots' tokens, 32 k)
+    __align__(16) __shared__ rs::bf16_t ws[TILE_N][LDS]; // (32 gate rows then the 32 matching up rows, 32 k)
+    __shared__ float cs[TILE_M][TILE_N + 1];             // the accumulated tile, for the gate·up pairing
+    __shared__ int x_row[TILE_M];                        // token of each tile row, −1 past the group
+    __shared__ int w_row[TILE_N];                        // row of the expert's (2I, D) weight, −1 past I
+    __shared__ int slot_row[TILE_M];                     // slot of each tile row
+    Tile t;
+    if (!tile_of(plan, experts, t)) {
+        return; // block-uniform, before any barrier
+    }
+    const int *slots = plan + 3 + 3 * experts;
+    const int i0 = blockIdx.x * (TILE_N / 2); // first intermediate index of this block
+    if (threadIdx.x < TILE_M) {
+        const int r = threadIdx.x;
+        const int s = r < t.rows ? slots[t.first + r] : -1;
+        slot_row[r] = s;
+        x_row[r] = s >= 0 ? s / top_k : -1;
+        const int i = i0 + r % (TILE_N / 2);
+        w_row[r] = i < inter ? (r < TILE_N / 2 ? i : inter + i) : -1;
+    }
+    __syncthreads();
+    const rs::bf16_t *we = gate_up + (size_t) t.expert * 2 * inter * hidden; // (2I, D)
+    const bool vec = (hidden & 7) == 0 && rs::aligned16(x) && rs::aligned16(gate_up);
+    const int warp = threadIdx.x / rs::WARP;
+    const int wm = (warp / 2) * 32;
+    const int wn = (warp % 2) * 32; // warps 0, 2: gate columns; 1, 3: up columns
+    float acc[2][4][4];
+    zero(acc);
+    for (int k0 = 0; k0 < hidden; k0 += TILE_K) {
+        stage_bf16(xs, x, x_row, hidden, k0, vec);
+        stage_bf16(ws, we, w_row, hidden, k0, vec);
+        __syncthreads();
+#pragma unroll
+        for (int ks = 0; ks < TILE_K; ks += 16) {
+            rs::warp_tile_32x32<LDS>(acc, xs, ws, wm, wn, ks);
+        }
+        __syncthreads();
+    }
+    const int lane = threadIdx.x % rs::WARP;
+    const int g = lane / 4;
+    const int q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                cs[wm + i * 16 + g + (e >= 2 ? 8 : 0)][wn + j * 8 + 2 * q + (e & 1)] = acc[i][j][e];
+            }
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < TILE_M * (TILE_N / 2); c += MMA_THREADS) {
+        const int r = c / (TILE_N / 2);
+        const int col = c % (TILE_N / 2);
+        if (slot_row[r] >= 0 && i0 + col < inter) {
+            h[(size_t) slot_row[r] * inter + i0 + col] = silu_mul(cs[r][col], cs[r][TILE_N / 2 + col]);
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(MMA_THREADS)
+moe_down_mma(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const int *__restrict__ plan, float *__restrict__ y,
+             int tokens, int top_k, int hidden, int inter, int experts) {
+    __align__(16) __shared__ rs::bf16_t hs[TILE_M][LDS]; // (64 slots' activations as bf16, 32 k)
+    __align__(16) __shared__ rs::bf16_t ws[TILE_N][LDS]; // (64 output rows, 32 k)
+    __shared__ int h_row[TILE_M];                        // slot of each tile row, −1 past the group
+    __shared__ int w_row[TILE_N];                        // output row, −1 past D
+    Tile t;
+    if (!tile_of(plan, experts, t)) {
+        return;
+    }
+    const int *slots = plan + 3 + 3 * experts;
+    const int n0 = blockIdx.x * TILE_N;
+    if (threadIdx.x < TILE_M) {
+        const int r = threadIdx.x;
+        h_row[r] = r < t.rows ? slots[t.first + r] : -1;
+        w_row[r] = n0 + r < hidden ? n0 + r : -1;
+    }
+    __syncthreads();
+    const rs::bf16_t *we = down + (size_t) t.expert * hidden * inter; // (D, I)
+    const bool vec = (inter & 7) == 0 && rs::aligned16(down);
+    const int warp = threadIdx.x / rs::WARP;
+    const int wm = (warp / 2) * 32;
+    const int wn = (warp % 2) * 32;
+    float acc[2][4][4];
+    zero(acc);
+    for (int k0 = 0; k0 < inter; k0 += TILE_K) {
+        stage_f32(hs, h, h_row, inter, k0);
+        stage_bf16(ws, we, w_row, inter, k0, vec);
+        __syncthreads();
+#pragma unroll
+        for (int ks = 0; ks < TILE_K; ks += 16) {
+            rs::warp_tile_32x32<LDS>(acc, hs, ws, wm, wn, ks);
+        }
+        __syncthreads();
+    }
+    const int lane = threadIdx.x % rs::WARP;
+    const int g = lane / 4;
+    const int q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int r = wm + i * 16 + g + (e >= 2 ? 8 : 0);
+                const int col = n0 + wn + j * 8 + 2 * q + (e & 1);
+                if (h_row[r] >= 0 && col < hidden) {
+                    y[(size_t) h_row[r] * hidden + col] = acc[i][j][e];
                 }
             }
         }

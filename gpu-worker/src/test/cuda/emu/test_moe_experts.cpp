@@ -6,7 +6,9 @@
 
 #include <set>
 
-static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std::vector<uint16_t> &dn, int e, const float *x, int D, int I) {
+/** One expert's SwiGLU in double; round_h: the activations rounded to bf16 (the tensor-core path's down input). */
+static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std::vector<uint16_t> &dn, int e, const float *x, int D, int I,
+                                     bool round_h) {
     std::vector<float> hbuf(I), y(D);
     for (int i = 0; i < I; i++) {
         double g = 0, u = 0;
@@ -16,6 +18,7 @@ static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std:
         }
         float gf = (float) g;
         hbuf[i] = (float) (gf / (1.0 + std::exp(-gf))) * (float) u;
+        if (round_h) hbuf[i] = h::round_bf16(hbuf[i]);
     }
     for (int j = 0; j < D; j++) {
         double a = 0;
@@ -35,16 +38,18 @@ static void check_plan(const std::string &what, const std::vector<int> &plan, co
     int a = 0;
     bool ok = true;
     int grouped = 0;
+    int tiles = 0;
     for (int e = 0; e < E; e++) {
         if (want[e].empty()) continue;
         if (a >= A || plan[1 + a] != e) { ok = false; break; }
         const int b = plan[1 + E + a], n = plan[2 + E + a] - b;
-        std::set<int> got(plan.begin() + 2 + 2 * E + b, plan.begin() + 2 + 2 * E + b + n);
-        if (b != grouped || got != want[e] || n != (int) want[e].size()) { ok = false; break; }
+        std::set<int> got(plan.begin() + 3 + 3 * E + b, plan.begin() + 3 + 3 * E + b + n);
+        if (b != grouped || got != want[e] || n != (int) want[e].size() || plan[2 + 2 * E + a] != tiles) { ok = false; break; }
         grouped += n;
+        tiles += (n + 63) / 64;
         a++;
     }
-    ok = ok && a == A && plan[1 + E + A] == grouped;
+    ok = ok && a == A && plan[1 + E + A] == grouped && plan[2 + 2 * E + A] == tiles;
     std::printf("%s %s\n", ok ? "ok  " : "FAIL", (what + " plan").c_str());
     if (!ok) h::failures++;
 }
@@ -52,22 +57,30 @@ static void check_plan(const std::string &what, const std::vector<int> &plan, co
 /** The four kernels as the runner launches them: out (T, D); plan receives the group plan. */
 static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vector<uint16_t> &xb, const std::vector<uint16_t> &gu,
                               const std::vector<uint16_t> &dn, const std::vector<int> &ids, const std::vector<float> &w,
-                              const std::vector<float> &shared, const std::vector<float> &res, std::vector<int> &plan) {
+                              const std::vector<float> &shared, const std::vector<float> &res, std::vector<int> &plan, bool mma) {
     const int TK = T * K;
-    plan.assign(2 + 2 * E + TK, 0x7fffffff);
+    plan.assign(3 + 3 * E + TK, 0x7fffffff);
     std::vector<float> hb((size_t) TK * I, NAN), y((size_t) TK * D, NAN), out(T * D, NAN);
     const int groups = std::min(E, TK);
     emu::launch(moe_group, dim3(1), dim3(256), 0, (const int *) ids.data(), plan.data(), T, K, E);
-    emu::launch(moe_gate_up_silu, dim3((I + 7) / 8, groups), dim3(256), SLOTS * std::min(D, X_CHUNK) * 2,
-                (const rs::bf16_t *) xb.data(), (const rs::bf16_t *) gu.data(), (const int *) plan.data(), hb.data(), T, K, D, I, E);
-    emu::launch(moe_down, dim3((D + 7) / 8, groups), dim3(256), SLOTS * std::min(I, H_CHUNK) * 4, (const float *) hb.data(),
-                (const rs::bf16_t *) dn.data(), (const int *) plan.data(), y.data(), T, K, D, I, E);
+    if (mma) {
+        const int tiles = groups + (TK + 63) / 64;
+        emu::launch(moe_gate_up_silu_mma, dim3((I + 31) / 32, tiles), dim3(128), 0, (const rs::bf16_t *) xb.data(),
+                    (const rs::bf16_t *) gu.data(), (const int *) plan.data(), hb.data(), T, K, D, I, E);
+        emu::launch(moe_down_mma, dim3((D + 63) / 64, tiles), dim3(128), 0, (const float *) hb.data(), (const rs::bf16_t *) dn.data(),
+                    (const int *) plan.data(), y.data(), T, K, D, I, E);
+    } else {
+        emu::launch(moe_gate_up_silu, dim3((I + 7) / 8, groups), dim3(256), SLOTS * std::min(D, X_CHUNK) * 2,
+                    (const rs::bf16_t *) xb.data(), (const rs::bf16_t *) gu.data(), (const int *) plan.data(), hb.data(), T, K, D, I, E);
+        emu::launch(moe_down, dim3((D + 7) / 8, groups), dim3(256), SLOTS * std::min(I, H_CHUNK) * 4, (const float *) hb.data(),
+                    (const rs::bf16_t *) dn.data(), (const int *) plan.data(), y.data(), T, K, D, I, E);
+    }
     emu::launch(moe_combine, dim3((D + 255) / 256, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(),
                 (const int *) ids.data(), (const float *) shared.data(), (const float *) res.data(), out.data(), T, K, D, E);
     return out;
 }
 
-static void run(int T, int K, int E, int D, int I, bool invalid = false) {
+static void run(int T, int K, int E, int D, int I, bool invalid = false, bool mma = false) {
     std::vector<float> x(T * D), res(T * D), shared(T * D), w(T * K);
     for (auto &v : x) v = h::round_bf16(h::normal()); // the kernel reads bf16 x
     for (auto &v : res) v = h::normal();
@@ -88,15 +101,15 @@ static void run(int T, int K, int E, int D, int I, bool invalid = false) {
         ids[T * K - 1] = E;
     }
     char name[128];
-    std::snprintf(name, sizeof name, "moe T=%d K=%d E=%d D=%d I=%d%s", T, K, E, D, I, invalid ? " invalid ids" : "");
+    std::snprintf(name, sizeof name, "moe%s T=%d K=%d E=%d D=%d I=%d%s", mma ? " tensor cores" : "", T, K, E, D, I, invalid ? " invalid ids" : "");
     std::vector<int> plan;
-    std::vector<float> out = moe(T, K, E, D, I, xb, gu, dn, ids, w, shared, res, plan);
+    std::vector<float> out = moe(T, K, E, D, I, xb, gu, dn, ids, w, shared, res, plan, mma);
     check_plan(name, plan, ids, E);
-    if (T > 1) { // the last token alone gives the same bits as in the batch (its groups and passes differ)
+    if (T > 1 && !mma) { // the last token alone gives the same bits as in the batch (its groups and passes differ)
         const int t = T - 1;
         auto row = [&](const auto &v, int n) { return std::vector<std::decay_t<decltype(v[0])>>(v.begin() + t * n, v.begin() + (t + 1) * n); };
         std::vector<int> solo_plan;
-        std::vector<float> solo = moe(1, K, E, D, I, row(xb, D), gu, dn, row(ids, K), row(w, K), row(shared, D), row(res, D), solo_plan);
+        std::vector<float> solo = moe(1, K, E, D, I, row(xb, D), gu, dn, row(ids, K), row(w, K), row(shared, D), row(res, D), solo_plan, false);
         const bool same = std::memcmp(solo.data(), out.data() + (size_t) t * D, 4 * (size_t) D) == 0;
         std::printf("%s %s solo = batched bit for bit\n", same ? "ok  " : "FAIL", name);
         if (!same) h::failures++;
@@ -107,7 +120,7 @@ static void run(int T, int K, int E, int D, int I, bool invalid = false) {
         for (int k = 0; k < K; k++) {
             const int e = ids[t * K + k];
             if (e < 0 || e >= E) continue;
-            std::vector<float> ye = ref_expert(gu, dn, e, &x[t * D], D, I);
+            std::vector<float> ye = ref_expert(gu, dn, e, &x[t * D], D, I, mma);
             for (int j = 0; j < D; j++) routed[j] += w[t * K + k] * ye[j];
         }
         for (int j = 0; j < D; j++) want[t * D + j] = res[t * D + j] + (shared[t * D + j] + routed[j]);
@@ -123,5 +136,9 @@ int main() {
     run(2, 2, 4, 2056, 16);          // D over one staged chunk of x
     run(2, 2, 3, 24, 1032);          // I over one staged chunk of h
     run(5, 4, 300, 48, 16, true);    // more experts than threads; ids outside [0, E) add nothing
+    // the tensor-core path (prefill-sized groups): against the reference with h rounded to bf16
+    run(40, 2, 3, 64, 24, false, true);        // one 64-slot tile per group, I below one tile
+    run(70, 3, 3, 72, 40, true, true);         // two tiles per group, D and I not multiples of the tiles
+    run(9, 3, 5, 77, 45, false, true);         // scalar loads (D % 8 != 0)
     return h::finish();
 }

@@ -600,10 +600,11 @@ public final class CudaRunner implements StepRunner {
         router.launch(stream, a.hF32, moe.gate(), moe.expertBias(), a.topkIds, a.topkWeights, t, d, routing);
         mark(Op.MOE_GROUP);
         experts.group(stream, a.topkIds, a.moePlan, t, k, c.numExperts());
+        boolean tensorCores = MoeExperts.tensorCores(t, k, c.numExperts());
         mark(Op.MOE_GATE_UP_SILU);
-        experts.gateUpSilu(stream, a.h, moe.gateUp(), a.moePlan, a.expertAct, t, k, d, inter, c.numExperts());
+        experts.gateUpSilu(stream, a.h, moe.gateUp(), a.moePlan, a.expertAct, t, k, d, inter, c.numExperts(), tensorCores);
         mark(Op.MOE_DOWN);
-        experts.down(stream, a.expertAct, moe.down(), a.moePlan, a.expertOut, t, k, d, inter, c.numExperts());
+        experts.down(stream, a.expertAct, moe.down(), a.moePlan, a.expertOut, t, k, d, inter, c.numExperts(), tensorCores);
         if (sharedMlp != null && !dual) {
             swiglu(stream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
         }
@@ -959,7 +960,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer sharedOut;  // (T, D) fp32
         final DeviceBuffer topkIds;    // (T, K) int
         final DeviceBuffer topkWeights;// (T, K) fp32
-        final DeviceBuffer moePlan;    // (2 + 2·E + T·K) int32: the routed slots grouped by expert (MoeExperts.group)
+        final DeviceBuffer moePlan;    // (3 + 3·E + T·K) int32: the routed slots grouped by expert (MoeExperts.group)
         final DeviceBuffer expertAct;  // (T, K, Ie) fp32
         final DeviceBuffer expertOut;  // (T, K, D) fp32
         final DeviceBuffer xLast;      // (N, D) fp32

@@ -11,7 +11,8 @@ import jcuda.driver.CUstream;
  * plan on the device; {@link #gateUpSilu} h = silu(W_gate[e]·x) ⊙ (W_up[e]·x) and {@link #down} y = W_down[e]·h per
  * (token, k) slot, one pass over each weight row serving up to 8 slots of its group; {@link #combine} out = residual
  * + (shared + Σ_k w·y) in k order. Every output element is one warp's fixed-order sum: the values do not depend on
- * the batch or on the grouping. Mirrors ReferenceForward.sparseMoe().
+ * the batch or on the grouping. Steps with large groups (prefill) run the two expert kernels on tensor cores instead
+ * ({@link #tensorCores(int, int, int)}). Mirrors ReferenceForward.sparseMoe().
  *
  * <p>Weight layout (bf16): gateUp (E, 2·I, D) = per expert gate_proj rows then up_proj rows; down (E, D, I).
  * Legend: T = tokens, K = experts per token, E = experts, D = hidden, I = expert intermediate, TK = T·K slots.
@@ -24,10 +25,15 @@ public final class MoeExperts {
     private static final int SLOTS = 8;       // slots served per pass over a weight row (moe_experts.cu SLOTS)
     private static final int X_CHUNK = 2048;  // moe_experts.cu X_CHUNK
     private static final int H_CHUNK = 1024;  // moe_experts.cu H_CHUNK
+    private static final int MMA_THREADS = 128;
+    private static final int TILE_M = 64;      // slots per block row of the tensor-core kernels
+    private static final int TILE_N = 64;      // outputs per block column (gate_up: 32 gate + 32 up rows)
     private static final int MAX_SLOTS = 65535 * 8; // keeps every index and the combine grid in range
     private final Kernel group;
     private final Kernel gateUpSilu;
     private final Kernel down;
+    private final Kernel gateUpSiluMma;
+    private final Kernel downMma;
     private final Kernel combine;
 
     public MoeExperts(CudaDevice device) {
@@ -35,12 +41,25 @@ public final class MoeExperts {
         this.group = m.kernel("moe_group");
         this.gateUpSilu = m.kernel("moe_gate_up_silu");
         this.down = m.kernel("moe_down");
+        this.gateUpSiluMma = m.kernel("moe_gate_up_silu_mma");
+        this.downMma = m.kernel("moe_down_mma");
         this.combine = m.kernel("moe_combine");
     }
 
-    /** int32 words of the group plan of {@code tokens · topK} slots over {@code experts}: 2 + 2·E + TK. */
+    /** int32 words of the group plan of {@code tokens · topK} slots over {@code experts}: 3 + 3·E + TK. */
     public static long planWords(int tokens, int topK, int experts) {
-        return 2L + 2L * experts + (long) tokens * topK;
+        return 3L + 3L * experts + (long) tokens * topK;
+    }
+
+    /**
+     * Whether a step of {@code tokens} runs the routed experts on tensor cores ({@code moe_*_mma}: 64-slot tiles
+     * per group, the activations rounded to bf16 before the down projection, as in the bf16 model): when the
+     * groups average more slots than one CUDA-core pass serves (T·K > 8·E, e.g. prefill chunks of 257+ tokens on
+     * Ring-mini-2.0). Smaller steps, decode among them, take the CUDA-core kernels, which move the weight bytes
+     * at a higher rate and keep fp32 activations.
+     */
+    public static boolean tensorCores(int tokens, int topK, int experts) {
+        return (long) tokens * topK > (long) SLOTS * experts;
     }
 
     /**
@@ -63,14 +82,20 @@ public final class MoeExperts {
      * @param gateUp (E, 2·I, D) bf16 packed gate_proj | up_proj per expert
      * @param plan   ({@link #planWords}) int32 from {@link #group}
      * @param h      (TK, I) fp32 out (rows of slots in no group are left as they were)
+     * @param tensorCores the tensor-core kernel ({@link #tensorCores(int, int, int)} says when)
      */
     public void gateUpSilu(CUstream s, DeviceBuffer x, DeviceBuffer gateUp, DeviceBuffer plan, DeviceBuffer h,
-                           int tokens, int topK, int hidden, int inter, int experts) {
+                           int tokens, int topK, int hidden, int inter, int experts, boolean tensorCores) {
         String op = "moe_gate_up_silu";
         checkShape(op, tokens, topK, hidden, inter, experts, plan);
         Shapes.require(op, "x", x, 2L * tokens * hidden);
         Shapes.require(op, "gateUp", gateUp, 2L * experts * 2 * inter * hidden);
         Shapes.require(op, "h", h, 4L * tokens * topK * inter);
+        if (tensorCores) {
+            gateUpSiluMma.launch(s, Shapes.ceilDiv(inter, TILE_N / 2), maxTiles(tokens, topK, experts), 1, MMA_THREADS, 1, 1, 0,
+                    new Object[] {x, gateUp, plan, h, tokens, topK, hidden, inter, experts});
+            return;
+        }
         int smem = SLOTS * Math.min(hidden, X_CHUNK) * 2;
         gateUpSilu.launch(s, Shapes.ceilDiv(inter, ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
                 new Object[] {x, gateUp, plan, h, tokens, topK, hidden, inter, experts});
@@ -81,14 +106,20 @@ public final class MoeExperts {
      * @param downW (E, D, I) bf16 down_proj per expert
      * @param plan  ({@link #planWords}) int32 from {@link #group}
      * @param y     (TK, D) fp32 out (rows of slots in no group are left as they were)
+     * @param tensorCores the tensor-core kernel (h rounded to bf16 on the way in)
      */
     public void down(CUstream s, DeviceBuffer h, DeviceBuffer downW, DeviceBuffer plan, DeviceBuffer y,
-                     int tokens, int topK, int hidden, int inter, int experts) {
+                     int tokens, int topK, int hidden, int inter, int experts, boolean tensorCores) {
         String op = "moe_down";
         checkShape(op, tokens, topK, hidden, inter, experts, plan);
         Shapes.require(op, "h", h, 4L * tokens * topK * inter);
         Shapes.require(op, "down", downW, 2L * experts * hidden * inter);
         Shapes.require(op, "y", y, 4L * tokens * topK * hidden);
+        if (tensorCores) {
+            downMma.launch(s, Shapes.ceilDiv(hidden, TILE_N), maxTiles(tokens, topK, experts), 1, MMA_THREADS, 1, 1, 0,
+                    new Object[] {h, downW, plan, y, tokens, topK, hidden, inter, experts});
+            return;
+        }
         int smem = SLOTS * Math.min(inter, H_CHUNK) * 4;
         down.launch(s, Shapes.ceilDiv(hidden, ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
                 new Object[] {h, downW, plan, y, tokens, topK, hidden, inter, experts});
@@ -124,9 +155,14 @@ public final class MoeExperts {
                 new Object[] {y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts});
     }
 
-    /** Block columns of the expert kernels: the most groups a step of TK slots can have. */
+    /** Block columns of the CUDA-core expert kernels: the most groups a step of TK slots can have. */
     private static int maxGroups(int tokens, int topK, int experts) {
         return (int) Math.min(experts, (long) tokens * topK);
+    }
+
+    /** Block rows of the tensor-core kernels: the most 64-slot tiles, Σ ceil(n_a / 64) ≤ groups + ceil(TK / 64). */
+    private static int maxTiles(int tokens, int topK, int experts) {
+        return maxGroups(tokens, topK, experts) + Shapes.ceilDiv((long) tokens * topK, TILE_M);
     }
 
     private static void checkSlots(String op, int tokens, int topK, int experts) {
