@@ -1,5 +1,7 @@
-// router_top_k.cu — the MoE router of one layer, fused: router logits (the mlp.gate GEMV, fp32
-// accumulation), scores, expert selection and combine weights, one block per token. Mirrors
+// router_top_k.cu — the MoE router of one layer after its logits: scores, expert selection and combine
+// weights, one block per token. The logits themselves (the mlp.gate projection, fp32 accumulation) come
+// from gemv / matmul, which spread the gate's E·D weights over many blocks with 16-byte loads (one block
+// per token reading the whole gate would stream it through a single SM). Mirrors
 // reference.GroupLimitedSigmoidRouter (V2, docs/MODEL.md §3.6) and reference.SoftmaxTopKRouter
 // (v1, MODEL-V1.md §4.5), including their tie-breaking: among equal values the LOWER index wins
 // (Router.topIndices), both for groups and for experts.
@@ -25,12 +27,11 @@
 //   grid  (T, 1, 1), block (256, 1, 1), dynamic shared memory 0 (static ≈ 3.3 KB)
 //   host checks: 1 <= E <= 256, 1 <= K <= min(8, E); V2: 1 <= G <= 32, E % G == 0,
 //                1 <= topk_group <= G, topk_group · E/G >= K
-//   x            const float* [T, D]   post-attention-normed hidden states, fp32
-//   gate         const bf16*  [E, D]   mlp.gate.weight as stored (bf16)
+//   logits       const float* [T, E]   router logits: post-attention-normed hidden · mlp.gate.weightᵀ, fp32
 //   expert_bias  const float* [E]      mlp.gate.expert_bias as fp32 (read only when use_bias)
 //   topk_ids     int*         [T, K]   selected experts, best first
 //   topk_weights float*       [T, K]   their combine weights, fp32
-//   tokens, hidden, experts, top_k, n_group, topk_group, scoring, use_bias, round_logits_bf16,
+//   tokens, experts, top_k, n_group, topk_group, scoring, use_bias, round_logits_bf16,
 //   norm_topk_prob   ints as named
 //   routed_scaling_factor float
 #include <limits.h>
@@ -49,8 +50,8 @@ constexpr int PER_LANE = MAX_E / rs::WARP; // experts per lane in the selection 
 } // namespace
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2)
-router_top_k(const float *__restrict__ x, const rs::bf16_t *__restrict__ gate, const float *__restrict__ expert_bias,
-             int *__restrict__ topk_ids, float *__restrict__ topk_weights, int tokens, int hidden, int experts, int top_k,
+router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_bias,
+             int *__restrict__ topk_ids, float *__restrict__ topk_weights, int tokens, int experts, int top_k,
              int n_group, int topk_group, int scoring, int use_bias, int round_logits_bf16, int norm_topk_prob,
              float routed_scaling_factor) {
     __shared__ float score[MAX_E];        // (E) V2: unbiased sigmoid; v1: softmax probability
@@ -68,19 +69,11 @@ router_top_k(const float *__restrict__ x, const rs::bf16_t *__restrict__ gate, c
     const int tid = threadIdx.x;
     const int lane = tid % rs::WARP;
     const int warp = tid / rs::WARP;
-    const float *xt = x + (long long) t * hidden; // (D)
 
-    // 1. logits: warp w computes experts w, w+8, ...; lanes split D; fp32 accumulation
-    for (int e = warp; e < experts; e += WARPS) {
-        const rs::bf16_t *w = gate + (long long) e * hidden; // (D)
-        float acc = 0.f;
-        for (int i = lane; i < hidden; i += rs::WARP) {
-            acc += rs::bf16_to_f32(w[i]) * xt[i];
-        }
-        acc = rs::warp_sum(acc);
-        if (lane == 0) {
-            score[e] = round_logits_bf16 ? rs::round_bf16(acc) : acc; // logits for now
-        }
+    // 1. logits (v1: rounded to bf16, as its bf16 gate nn.Linear outputs them)
+    for (int e = tid; e < experts; e += THREADS) {
+        const float l = logits[(long long) t * experts + e];
+        score[e] = round_logits_bf16 ? rs::round_bf16(l) : l; // logits for now
     }
     __syncthreads();
 

@@ -79,18 +79,20 @@ static void run(int T, int D, int E, int K, int nGroup, int topkGroup, int scori
     if (useBias && dupRows) for (int e = E / 2; e < E; e++) if (e % 2 == 1) bias[e] = bias[e - 1];
     std::vector<int> ids(T * K, -1);
     std::vector<float> w(T * K, NAN);
-    emu::launch(router_top_k, dim3(T), dim3(256), 0, (const float *) x.data(), (const rs::bf16_t *) gate.data(), (const float *) bias.data(),
-                ids.data(), w.data(), T, D, E, K, nGroup, topkGroup, scoring, useBias ? 1 : 0, bf16Logits ? 1 : 0, 1, 2.5f);
-    int mismatched = 0, nearTies = 0;
-    std::vector<float> wantW(T * K), gotW(T * K);
-    for (int t = 0; t < T; t++) {
-        // the kernel's fp32 logits: same per-warp order emulated here exactly is not needed; double then float
-        std::vector<float> logits(E);
+    std::vector<float> raw(T * E); // the gate projection's fp32 logits, the kernel's input
+    for (int t = 0; t < T; t++)
         for (int e = 0; e < E; e++) {
             double acc = 0;
             for (int i = 0; i < D; i++) acc += (double) h::from_bf16(gate[e * D + i]) * x[t * D + i];
-            logits[e] = bf16Logits ? h::round_bf16((float) acc) : (float) acc;
+            raw[t * E + e] = (float) acc;
         }
+    emu::launch(router_top_k, dim3(T), dim3(256), 0, (const float *) raw.data(), (const float *) bias.data(),
+                ids.data(), w.data(), T, E, K, nGroup, topkGroup, scoring, useBias ? 1 : 0, bf16Logits ? 1 : 0, 1, 2.5f);
+    int mismatched = 0, nearTies = 0;
+    std::vector<float> wantW(T * K), gotW(T * K);
+    for (int t = 0; t < T; t++) {
+        std::vector<float> logits(E);
+        for (int e = 0; e < E; e++) logits[e] = bf16Logits ? h::round_bf16(raw[t * E + e]) : raw[t * E + e];
         if (dupRows) // make the reference see the exact ties the kernel sees
             for (int e = 0; e < E; e++) {
                 if (nGroup > 1 && e / (E / nGroup) == 1) logits[e] = logits[e - E / nGroup];

@@ -594,10 +594,10 @@ public final class CudaRunner implements StepRunner {
             swiglu(sharedStream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
             JCudaDriver.cuEventRecord(joins[layer], sharedStream);
         }
-        mark(Op.ROUTER_CONVERT);
-        convert.toF32(stream, a.hF32, a.h, (long) t * d);
+        mark(Op.ROUTER_LOGITS);
+        matmul.launch(stream, a.routerLogits, a.h, moe.gate(), t, c.numExperts(), d, false);
         mark(Op.ROUTER);
-        router.launch(stream, a.hF32, moe.gate(), moe.expertBias(), a.topkIds, a.topkWeights, t, d, routing);
+        router.launch(stream, a.routerLogits, moe.expertBias(), a.topkIds, a.topkWeights, t, routing);
         mark(Op.MOE_GROUP);
         experts.group(stream, a.topkIds, a.moePlan, t, k, c.numExperts());
         boolean tensorCores = MoeExperts.tensorCores(t, k, c.numExperts());
@@ -948,7 +948,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer inputWords; // (InputLayout(T, N, N, MB).words) int32: the packed per-step inputs, see bind()
         final DeviceBuffer x;          // (T, D) fp32 residual stream
         final DeviceBuffer h;          // (T, D) bf16 normed
-        final DeviceBuffer hF32;       // (T, D) fp32 normed (router input)
+        final DeviceBuffer routerLogits; // (T, E) fp32
         final DeviceBuffer qkv;        // (T, (H + 2·Hkv)·d) fp32
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
         final DeviceBuffer attn;       // (T, H·d) fp32
@@ -982,7 +982,7 @@ public final class CudaRunner implements StepRunner {
             inputWords = alloc(device, 4L * new InputLayout(tokens, seqs, seqs, maxBlocks).words());
             x = alloc(device, 4 * t * d);
             h = alloc(device, 2 * t * d);
-            hF32 = alloc(device, 4 * t * d);
+            routerLogits = alloc(device, 4 * t * Math.max(1, c.numExperts()));
             qkv = alloc(device, 4 * t * c.qkvDim());
             q = alloc(device, 4 * t * c.queryDim());
             attn = alloc(device, 4 * t * c.queryDim());

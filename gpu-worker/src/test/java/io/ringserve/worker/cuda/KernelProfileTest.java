@@ -71,7 +71,8 @@ class KernelProfileTest {
         assertEquals(57.42, KernelProfile.traffic(c, Op.MOE_GATE_UP_SILU, 8, 8).weights() / (19.0 * expertGateUp), 0.01);
         assertEquals(222.44, KernelProfile.traffic(c, Op.MOE_GATE_UP_SILU, 64, 64).weights() / (19.0 * expertGateUp), 0.01);
         assertEquals(256, KernelProfile.traffic(c, Op.MOE_DOWN, 1024, 1024).weights() / (19.0 * 512 * d * 2), 1e-6, "never more than E");
-        assertEquals(19L * (256 * d * 2 + 256 * 4), KernelProfile.traffic(c, Op.ROUTER, 3, 3).weights(), "gate and fp32 expert bias");
+        assertEquals(19L * 256 * d * 2, KernelProfile.traffic(c, Op.ROUTER_LOGITS, 3, 3).weights(), "the gate");
+        assertEquals(19L * 256 * 4, KernelProfile.traffic(c, Op.ROUTER, 3, 3).weights(), "fp32 expert bias");
         assertEquals(new Traffic(2L * 5120 * d * 2, 2 * 2048 + 2 * 5120 * 4), KernelProfile.traffic(c, Op.DENSE_GATE_UP, 1, 1), "one dense layer");
         assertEquals(0, KernelProfile.traffic(LITE, Op.DENSE_DOWN, 1, 1).total(), "Ring-lite has no dense layer");
         assertEquals(0, KernelProfile.traffic(LITE, Op.QK_NORM_ROPE_CACHE, 1, 1).weights(), "v1 has no QK norm");

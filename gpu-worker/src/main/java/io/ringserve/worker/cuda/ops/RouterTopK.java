@@ -6,11 +6,12 @@ import io.ringserve.worker.cuda.Kernel;
 import jcuda.driver.CUstream;
 
 /**
- * {@code router_top_k.cu}: the MoE router of one layer fused in one kernel, one block per token: router logits
- * (fp32 dot products on the bf16 gate), scores, group-limited or plain top-k, combine weights. Mirrors
- * reference.GroupLimitedSigmoidRouter (V2) and reference.SoftmaxTopKRouter (v1), ties to the lower index.
+ * {@code router_top_k.cu}: the MoE router of one layer from its logits, one block per token: scores, group-limited
+ * or plain top-k, combine weights. The logits (hidden · gateᵀ, fp32) come from {@link Matmul}, which spreads the
+ * gate's weights over many blocks. Mirrors reference.GroupLimitedSigmoidRouter (V2) and reference.SoftmaxTopKRouter
+ * (v1), ties to the lower index.
  *
- * <p>Legend: T = tokens, D = hidden, E = experts, K = experts per token, G = expert groups.
+ * <p>Legend: T = tokens, E = experts, K = experts per token, G = expert groups.
  */
 public final class RouterTopK {
     public static final int MAX_EXPERTS = 256;
@@ -61,19 +62,16 @@ public final class RouterTopK {
     }
 
     /**
-     * @param x           (T, D) fp32 post-attention-normed hidden states
-     * @param gate        (E, D) bf16 mlp.gate.weight
+     * @param logits      (T, E) fp32 router logits: post-attention-normed hidden · mlp.gate.weightᵀ
      * @param expertBias  (E) fp32 mlp.gate.expert_bias, or null (no bias; always null for SOFTMAX)
      * @param topkIds     (T, K) int32 out, best first
      * @param topkWeights (T, K) fp32 out
      */
-    public void launch(CUstream s, DeviceBuffer x, DeviceBuffer gate, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights,
-                       int tokens, int hidden, Rules r) {
+    public void launch(CUstream s, DeviceBuffer logits, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights, int tokens,
+                       Rules r) {
         String op = "router_top_k";
         Shapes.positive(op, "tokens", tokens);
-        Shapes.positive(op, "hidden", hidden);
-        Shapes.require(op, "x", x, 4L * tokens * hidden);
-        Shapes.require(op, "gate", gate, 2L * r.experts() * hidden);
+        Shapes.require(op, "logits", logits, 4L * tokens * r.experts());
         boolean sigmoid = r.scoring() == Scoring.SIGMOID_GROUP_LIMITED;
         boolean bias = sigmoid && expertBias != null;
         if (bias) {
@@ -81,7 +79,7 @@ public final class RouterTopK {
         }
         Shapes.require(op, "topkIds", topkIds, 4L * tokens * r.topK());
         Shapes.require(op, "topkWeights", topkWeights, 4L * tokens * r.topK());
-        kernel.launch(s, tokens, THREADS, 0, x, gate, bias ? expertBias : null, topkIds, topkWeights, tokens, hidden, r.experts(), r.topK(),
+        kernel.launch(s, tokens, THREADS, 0, logits, bias ? expertBias : null, topkIds, topkWeights, tokens, r.experts(), r.topK(),
                 sigmoid ? r.groups() : 1, sigmoid ? r.topkGroup() : 1, sigmoid ? 0 : 1, bias ? 1 : 0, r.roundLogitsToBf16() ? 1 : 0,
                 r.normTopkProb() ? 1 : 0, r.routedScalingFactor());
     }

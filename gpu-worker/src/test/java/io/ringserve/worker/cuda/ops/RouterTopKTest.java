@@ -94,12 +94,13 @@ class RouterTopKTest extends GpuTestSupport {
         float[] x = randomFloats(seed + 2, tokens * hidden, 2f); // (T, D)
         float[] logits = new float[tokens * e];                   // (T, E)
         ReferenceOps.matmul(logits, x, new Matrix.F32(Bf16.toFloat(gate), e, hidden), tokens);
+        float[] raw = logits; // the kernel gets them as the gate projection leaves them and rounds v1's itself
         if (bf16Logits) {
             logits = Bf16.round(logits);
         }
-        try (DeviceBuffer dx = upload(x); DeviceBuffer dg = upload(gate); DeviceBuffer db = bias == null ? null : upload(bias);
+        try (DeviceBuffer dl = upload(raw); DeviceBuffer db = bias == null ? null : upload(bias);
              DeviceBuffer ids = poisoned(4L * tokens * k); DeviceBuffer w = poisoned(4L * tokens * k)) {
-            op.launch(device().stream(), dx, dg, db, ids, w, tokens, hidden, rules);
+            op.launch(device().stream(), dl, db, ids, w, tokens, rules);
             int[] gotIds = new int[tokens * k];
             ids.copyToHost(gotIds);
             float[] gotW = downloadFloats(w, tokens * k);
