@@ -11,11 +11,14 @@
 // Two ways to run it:
 //   * attention_decode: one pass, output normalised. Enough while N·Hkv blocks fill the GPU or the
 //     context is short.
-//   * attention_decode_split + attention_decode_combine (flash-decoding): the context is cut into Z
-//     ranges of keys_per_split keys; each block writes a partial (max m, sum l, unnormalised acc) and the
-//     combine kernel merges them: M = max_z m_z, w_z = exp(m_z − M), out = Σ_z w_z·acc_z / Σ_z w_z·l_z.
-//     Z and keys_per_split are fixed per CUDA graph; ranges past a sequence's context are empty
-//     partials (m = −inf, l = 0) that weigh nothing.
+//   * attention_decode_split + attention_decode_combine (flash-decoding): each sequence's context is cut
+//     into Z ranges of kps keys, kps = max(min_keys_per_split, ceil(ctx / Z) rounded up to 32), so a
+//     short context still spreads over several blocks and a long one over all Z; each block writes a
+//     partial (max m, sum l, unnormalised acc) and the combine kernel merges them: M = max_z m_z,
+//     w_z = exp(m_z − M), out = Σ_z w_z·acc_z / Σ_z w_z·l_z. Z and min_keys_per_split are fixed per
+//     CUDA graph (kps follows each sequence's context, read on the device); ranges past a sequence's
+//     context are empty partials (m = −inf, l = 0) that weigh nothing. A sequence's result depends on
+//     its own context and Z only, not on the other sequences of the batch.
 // Both are deterministic (fixed reduction orders, no atomics).
 //
 // Launch contract, attention_decode:
@@ -37,7 +40,7 @@
 //   part_acc     float*       [N, H, Z, d]  unnormalised Σ exp(s − m)·v of split z
 //   part_m       float*       [N, H, Z]     max score of split z (−inf when empty)
 //   part_l       float*       [N, H, Z]     Σ exp(s − m) of split z (0 when empty)
-//   keys_per_split int                      keys per split (> 0); split z covers [z·kps, (z+1)·kps)
+//   min_keys_per_split int                  least keys per split (> 0); split z covers [z·kps, (z+1)·kps)
 //   (Z is taken from gridDim.z)
 //
 // Launch contract, attention_decode_combine:
@@ -94,7 +97,7 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
                        const int *__restrict__ block_tables, const int *__restrict__ context_lens,
                        float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
                        int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale,
-                       int keys_per_split) {
+                       int min_keys_per_split) {
     __shared__ rs_attn::Smem sm;
     const int kv_head = blockIdx.x;
     const int seq = blockIdx.y;
@@ -107,6 +110,8 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
     const int d = head_dim;
     const long long q_off = (long long) seq * heads * d + (long long) kv_head * G * d;
     const int ctx = context_of(context_lens, seq, block_size, max_blocks);
+    const int even = ((ctx + splits - 1) / splits + 31) / 32 * 32; // ceil(ctx / Z), rounded up to 32
+    const int keys_per_split = max(min_keys_per_split, even);
     const long long begin_ll = (long long) split * keys_per_split;
     const int begin = (int) min(begin_ll, (long long) ctx);
     const int end = (int) min(begin_ll + keys_per_split, (long long) ctx);

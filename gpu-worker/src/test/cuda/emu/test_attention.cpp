@@ -86,6 +86,16 @@ static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int
     emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) pacc.data(), (const float *) pm.data(),
                 (const float *) pl.data(), out2.data(), N, H, d, Z);
     h::check(std::string(name) + " split kps=" + std::to_string(kps), out2.data(), want.data(), out2.size(), 2e-5f, 2e-4f);
+
+    // few splits, least 1 key: each sequence's own kps = ceil(ctx / Z) rounded up to 32 covers its context
+    const int Z2 = 3;
+    std::vector<float> qacc((size_t) N * H * Z2 * d, NAN), qm(N * H * Z2, NAN), ql(N * H * Z2, NAN), out3(N * H * d, NAN);
+    emu::launch(attention_decode_split, dim3(Hkv, N, Z2), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), qacc.data(), qm.data(), ql.data(), N, H, Hkv, d, B,
+                maxBlocks, scale, 1);
+    emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) qacc.data(), (const float *) qm.data(),
+                (const float *) ql.data(), out3.data(), N, H, d, Z2);
+    h::check(std::string(name) + " split Z=3 per-sequence kps", out3.data(), want.data(), out3.size(), 2e-5f, 2e-4f);
 }
 
 static void prefill_case(int H, int Hkv, int d, int B, std::vector<int> lens, std::vector<int> newTokens) {

@@ -59,6 +59,16 @@ import jcuda.driver.JCudaDriver;
  */
 public final class CudaRunner implements StepRunner {
     private static final Logger LOG = Logger.getLogger(CudaRunner.class.getName());
+    /**
+     * Decode attention splits each sequence's context into this many ranges (flash-decoding) while a step has at
+     * most {@link #SPLIT_MAX_SEQS} sequences: at batch 1 a single pass is only Hkv blocks (4 for Ring-mini-2.0, each
+     * streaming its KV head's whole context through one SM). The threshold is a power of two, so a step and its
+     * graph bucket (a power of two ≥ N, or the cap) always take the same path and replay equals eager.
+     */
+    static final int DECODE_SPLITS = 32;
+    static final int SPLIT_MAX_SEQS = 32;
+    /** Least keys per split: a short context uses fewer splits rather than ranges of a few keys. */
+    static final int MIN_KEYS_PER_SPLIT = 64;
     /** Device memory left free beyond the weights, the KV cache and the activations (driver, graphs, fragmentation). */
     static final long HEADROOM = 512L << 20;
 
@@ -498,8 +508,13 @@ public final class CudaRunner implements StepRunner {
                     t, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rotaryDim(), contextLength, kvRows, (float) c.rmsNormEps());
             if (decodeOnly) {
                 mark(Op.ATTENTION_DECODE);
-                attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, n, c.numAttentionHeads(),
-                        c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
+                if (n <= SPLIT_MAX_SEQS) { // few sequences: N·Hkv blocks would leave most SMs idle, so split each context
+                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, a.attnSplits, n,
+                            c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS, MIN_KEYS_PER_SPLIT);
+                } else {
+                    attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, n, c.numAttentionHeads(),
+                            c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
+                }
             } else {
                 mark(Op.ATTENTION_PREFILL);
                 attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attn, t, n,
@@ -953,6 +968,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
         final DeviceBuffer attn;       // (T, H·d) fp32
         final DeviceBuffer attnBf16;   // (T, H·d) bf16
+        final DeviceBuffer attnSplits; // split-K decode partials for min(N, 32) sequences: acc (N, H, Z, d), m, l (N, H, Z) fp32
         final DeviceBuffer gateUp;     // (T, 2·I) fp32, I the dense MLP's width
         final DeviceBuffer mlpAct;     // (T, I) bf16
         final DeviceBuffer sharedGateUp; // (T, 2·Is) fp32, Is the shared expert's width (its own: it may run on the second stream)
@@ -987,6 +1003,7 @@ public final class CudaRunner implements StepRunner {
             q = alloc(device, 4 * t * c.queryDim());
             attn = alloc(device, 4 * t * c.queryDim());
             attnBf16 = alloc(device, 2 * t * c.queryDim());
+            attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.headDim(), DECODE_SPLITS));
             gateUp = alloc(device, 4 * t * 2 * inter);
             mlpAct = alloc(device, 2 * t * inter);
             sharedGateUp = alloc(device, 4 * t * 2 * sharedInter);

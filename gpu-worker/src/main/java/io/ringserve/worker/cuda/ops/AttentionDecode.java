@@ -55,15 +55,16 @@ public final class AttentionDecode {
     }
 
     /**
-     * Split-K decode: split z covers keys [z·keysPerSplit, (z+1)·keysPerSplit) of each sequence; splits past a
-     * sequence's context are empty and weigh nothing, so {@code splits} and {@code keysPerSplit} can stay fixed
-     * while contexts grow (CUDA graphs). Needs {@code splits·keysPerSplit >= } the longest context.
+     * Split-K decode: each sequence's context is cut into {@code splits} ranges of kps = max(minKeysPerSplit,
+     * ceil(context / splits) rounded up to 32) keys, split z covering [z·kps, (z+1)·kps); splits past a sequence's
+     * context are empty and weigh nothing, so {@code splits} and {@code minKeysPerSplit} stay fixed while contexts
+     * grow (CUDA graphs). A sequence's result depends only on its own context and {@code splits}.
      *
      * @param workspace at least {@link #workspaceBytes} bytes
      */
     public void launchSplit(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
                             DeviceBuffer out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
-                            int cacheRows, int splits, int keysPerSplit) {
+                            int cacheRows, int splits, int minKeysPerSplit) {
         String op = "attention_decode_split";
         check(op, q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
         Shapes.require(op, "blockTables", blockTables, 4L * seqs * maxBlocks);
@@ -71,11 +72,7 @@ public final class AttentionDecode {
         if (splits > 65535) {
             throw new IllegalArgumentException(op + ": at most 65535 splits, got " + splits);
         }
-        Shapes.positive(op, "keysPerSplit", keysPerSplit);
-        if ((long) splits * keysPerSplit < (long) blockSize * maxBlocks) {
-            throw new IllegalArgumentException(op + ": " + splits + " splits of " + keysPerSplit + " keys cover less than a full block table ("
-                    + (long) blockSize * maxBlocks + " positions)");
-        }
+        Shapes.positive(op, "minKeysPerSplit", minKeysPerSplit);
         Shapes.require(op, "out", out, 4L * seqs * heads * headDim);
         Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
         long accBytes = 4L * seqs * heads * splits * headDim;
@@ -84,7 +81,7 @@ public final class AttentionDecode {
         DeviceBuffer m = workspace.slice(accBytes, mlBytes);
         DeviceBuffer l = workspace.slice(accBytes + mlBytes, mlBytes);
         split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, acc, m, l,
-                seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), keysPerSplit});
+                seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
         combine.launch(s, heads, seqs, 1, THREADS, 1, 1, 0, new Object[] {acc, m, l, out, seqs, heads, headDim, splits});
     }
 

@@ -17,6 +17,7 @@ class AttentionDecodeTest extends GpuTestSupport {
         check(op, 16, 4, 128, 16, new int[] {7, 33, 511, 15, 16, 17}, 128); // Ring-mini-2.0 shape
         check(op, 6, 2, 40, 5, new int[] {1, 2, 31, 32, 33, 70}, 13);      // nothing a multiple of anything
         check(op, 8, 1, 256, 64, new int[] {1000}, 256);                   // G = 8, d = 256, long context
+        check(op, 16, 4, 128, 16, new int[] {8192, 3000, 64}, 1024);       // 8K context: 32 ranges of 256 keys
         check(op, 3, 3, 16, 4, new int[] {9, 1}, 4);                       // no GQA
     }
 
@@ -44,6 +45,13 @@ class AttentionDecodeTest extends GpuTestSupport {
             op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
                     keysPerSplit);
             assertClose(what + " split " + splits + "×" + keysPerSplit, expected, downloadFloats(out2, n * heads * d), 1e-5, 1e-4);
+        }
+        // as the runner splits: 32 ranges per sequence of max(64, ceil(context / 32) rounded up to 32) keys each
+        try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
+             DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d);
+             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, 32))) {
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, out, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
+            assertClose(what + " split 32, per-sequence ranges", expected, downloadFloats(out, n * heads * d), 1e-5, 1e-4);
         }
     }
 }
