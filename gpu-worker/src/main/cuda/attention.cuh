@@ -152,4 +152,13 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
     __syncthreads(); // m, l final and visible to every thread
 }
 
+/** Writes one output element: to out_bf16 rounded to bf16 when it is given, else to out in fp32. */
+__device__ __forceinline__ void store(float *out, rs::bf16_t *out_bf16, long long i, float v) {
+    if (out_bf16 != nullptr) {
+        out_bf16[i] = rs::f32_to_bf16(v);
+    } else {
+        out[i] = v;
+    }
+}
+
 } // namespace rs_attn

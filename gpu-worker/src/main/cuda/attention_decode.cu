@@ -30,13 +30,15 @@
 //   block_tables const int*   [N, MB]       block ids of each sequence in position order
 //   context_lens const int*   [N]           keys to attend (= position of the new token + 1); <= 0: output 0;
 //                                           clamped to MB·B
-//   out          float*       [N, H·d]      fp32 attention output, heads in head order (o_proj input)
+//   out          float*       [N, H·d]      fp32 attention output, heads in head order; not written when
+//                                           out_bf16 is given
+//   out_bf16     bf16*        [N, H·d]      the output rounded to bf16 instead (the o_proj GEMV's input), or null
 //   num_seqs, heads, kv_heads, head_dim, block_size, max_blocks  ints as named
 //   scale        float                      1/sqrt(d)
 //
 // Launch contract, attention_decode_split:
 //   grid  (Hkv, N, Z), block (128, 1, 1), dynamic shared memory 0
-//   same arguments as attention_decode but instead of out:
+//   same arguments as attention_decode but instead of out and out_bf16:
 //   part_acc     float*       [N, H, Z, d]  unnormalised Σ exp(s − m)·v of split z
 //   part_m       float*       [N, H, Z]     max score of split z (−inf when empty)
 //   part_l       float*       [N, H, Z]     Σ exp(s − m) of split z (0 when empty)
@@ -45,8 +47,8 @@
 //
 // Launch contract, attention_decode_combine:
 //   grid  (H, N, 1), block (128, 1, 1), dynamic shared memory 0
-//   part_acc, part_m, part_l as written by attention_decode_split; out float* [N, H·d];
-//   num_seqs, heads, head_dim, splits (= Z) ints
+//   part_acc, part_m, part_l as written by attention_decode_split; out float* [N, H·d] and out_bf16 bf16*
+//   [N, H·d] as in attention_decode; num_seqs, heads, head_dim, splits (= Z) ints
 #include "attention.cuh"
 
 using rs_attn::PER_THREAD;
@@ -66,7 +68,7 @@ __device__ __forceinline__ int context_of(const int *context_lens, int seq, int 
 extern "C" __global__ void __launch_bounds__(THREADS, 4)
 attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
                  const int *__restrict__ block_tables, const int *__restrict__ context_lens, float *__restrict__ out,
-                 int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
+                 rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
     __shared__ rs_attn::Smem sm;
     const int kv_head = blockIdx.x;
     const int seq = blockIdx.y;
@@ -87,7 +89,7 @@ attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_c
         const int e = threadIdx.x + k * THREADS;
         if (e < G * d) {
             const float l = sm.l[e / d];
-            out[q_off + e] = l > 0.f ? acc[k] / l : 0.f;
+            rs_attn::store(out, out_bf16, q_off + e, l > 0.f ? acc[k] / l : 0.f);
         }
     }
 }
@@ -141,7 +143,7 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
 
 extern "C" __global__ void __launch_bounds__(THREADS, 4)
 attention_decode_combine(const float *__restrict__ part_acc, const float *__restrict__ part_m, const float *__restrict__ part_l,
-                         float *__restrict__ out, int num_seqs, int heads, int head_dim, int splits) {
+                         float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int head_dim, int splits) {
     const int h = blockIdx.x;
     const int seq = blockIdx.y;
     if (seq >= num_seqs || h >= heads) {
@@ -157,7 +159,7 @@ attention_decode_combine(const float *__restrict__ part_acc, const float *__rest
         const float m = part_m[base + z];
         total += m == -INFINITY ? 0.f : part_l[base + z] * expf(m - big);
     }
-    float *dst = out + ((long long) seq * heads + h) * head_dim;
+    const long long o = ((long long) seq * heads + h) * head_dim; // this head's output
     for (int i = threadIdx.x; i < head_dim; i += THREADS) {
         float a = 0.f;
         for (int z = 0; z < splits; z++) {
@@ -166,6 +168,6 @@ attention_decode_combine(const float *__restrict__ part_acc, const float *__rest
                 a += part_acc[(base + z) * head_dim + i] * expf(m - big);
             }
         }
-        dst[i] = total > 0.f ? a / total : 0.f;
+        rs_attn::store(out, out_bf16, o + i, total > 0.f ? a / total : 0.f);
     }
 }

@@ -23,7 +23,8 @@
 //   row_seq      const int*   [T]         which block-table row token t belongs to (0 <= row_seq < N)
 //   positions    const int*   [T]         absolute position of token t; it attends keys 0..position
 //                                         (< 0: the row is padding and its output is 0; clamped to MB·B − 1)
-//   out          float*       [T, H·d]    fp32 attention output, heads in head order (the o_proj GEMV input)
+//   out          float*       [T, H·d]    fp32 attention output, heads in head order; not written when out_bf16 is given
+//   out_bf16     bf16*        [T, H·d]    the output rounded to bf16 instead (the o_proj GEMM's input), or null
 //   tokens, heads, kv_heads, head_dim, block_size, max_blocks  ints as named
 //   scale        float                    1/sqrt(d)
 #include "attention.cuh"
@@ -34,7 +35,7 @@ using rs_attn::THREADS;
 extern "C" __global__ void __launch_bounds__(THREADS, 4)
 attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
                   const int *__restrict__ block_tables, const int *__restrict__ row_seq, const int *__restrict__ positions,
-                  float *__restrict__ out, int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                  float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
                   float scale) {
     __shared__ rs_attn::Smem sm;
     const int kv_head = blockIdx.x;
@@ -59,7 +60,7 @@ attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_
         const int e = threadIdx.x + k * THREADS;
         if (e < G * d) {
             const float l = sm.l[e / d];
-            out[q_off + e] = l > 0.f ? acc[k] / l : 0.f;
+            rs_attn::store(out, out_bf16, q_off + e, l > 0.f ? acc[k] / l : 0.f);
         }
     }
 }

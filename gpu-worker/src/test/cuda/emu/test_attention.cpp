@@ -54,6 +54,17 @@ static Cache make_cache(int B, int Hkv, int d, const std::vector<int> &lens, int
     return c;
 }
 
+/** The bf16 output equals the fp32 output rounded (bit for bit: the same value, rounded once), and out stayed unwritten. */
+static void check_bf16(const std::string &what, const std::vector<uint16_t> &got, const std::vector<float> &fp32, const std::vector<float> &untouched) {
+    size_t bad = 0, written = 0;
+    for (size_t i = 0; i < got.size(); i++) {
+        if (got[i] != h::to_bf16(fp32[i])) bad++;
+        if (!std::isnan(untouched[i])) written++;
+    }
+    std::printf("%s %s (%zu of %zu differ, fp32 out written %zu times)\n", bad || written ? "FAIL" : "ok  ", what.c_str(), bad, got.size(), written);
+    if (bad || written) h::failures++;
+}
+
 static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int kps) {
     const int N = (int) lens.size(), G = H / Hkv;
     int maxLen = 1;
@@ -75,8 +86,15 @@ static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int
     std::snprintf(name, sizeof name, "decode H=%d Hkv=%d d=%d B=%d N=%d maxLen=%d", H, Hkv, d, B, N, maxLen);
     std::vector<float> out(N * H * d, NAN);
     emu::launch(attention_decode, dim3(Hkv, N), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
-                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), out.data(), N, H, Hkv, d, B, maxBlocks, scale);
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), out.data(), (rs::bf16_t *) nullptr, N, H, Hkv, d, B, maxBlocks, scale);
     h::check(name, out.data(), want.data(), out.size(), 2e-5f, 2e-4f);
+    // bf16 output instead (fp32 out untouched): the fp32 result rounded, up to one ulp where it sits on a tie
+    std::vector<uint16_t> ob(N * H * d, 0xffff);
+    std::vector<float> untouched(N * H * d, NAN);
+    emu::launch(attention_decode, dim3(Hkv, N), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), untouched.data(), (rs::bf16_t *) ob.data(), N, H, Hkv, d, B,
+                maxBlocks, scale);
+    check_bf16(std::string(name) + " bf16 out", ob, out, untouched);
 
     const int Z = (maxLen + kps - 1) / kps + 1; // one extra, always empty, split
     std::vector<float> pacc((size_t) N * H * Z * d, NAN), pm(N * H * Z, NAN), pl(N * H * Z, NAN), out2(N * H * d, NAN);
@@ -84,7 +102,7 @@ static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int
                 (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), pacc.data(), pm.data(), pl.data(), N, H, Hkv, d, B,
                 maxBlocks, scale, kps);
     emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) pacc.data(), (const float *) pm.data(),
-                (const float *) pl.data(), out2.data(), N, H, d, Z);
+                (const float *) pl.data(), out2.data(), (rs::bf16_t *) nullptr, N, H, d, Z);
     h::check(std::string(name) + " split kps=" + std::to_string(kps), out2.data(), want.data(), out2.size(), 2e-5f, 2e-4f);
 
     // few splits, least 1 key: each sequence's own kps = ceil(ctx / Z) rounded up to 32 covers its context
@@ -94,8 +112,13 @@ static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int
                 (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), qacc.data(), qm.data(), ql.data(), N, H, Hkv, d, B,
                 maxBlocks, scale, 1);
     emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) qacc.data(), (const float *) qm.data(),
-                (const float *) ql.data(), out3.data(), N, H, d, Z2);
+                (const float *) ql.data(), out3.data(), (rs::bf16_t *) nullptr, N, H, d, Z2);
     h::check(std::string(name) + " split Z=3 per-sequence kps", out3.data(), want.data(), out3.size(), 2e-5f, 2e-4f);
+    std::vector<uint16_t> ob3(N * H * d, 0xffff);
+    std::vector<float> untouched3(N * H * d, NAN);
+    emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) qacc.data(), (const float *) qm.data(),
+                (const float *) ql.data(), untouched3.data(), (rs::bf16_t *) ob3.data(), N, H, d, Z2);
+    check_bf16(std::string(name) + " split Z=3 bf16 out", ob3, out3, untouched3);
 }
 
 static void prefill_case(int H, int Hkv, int d, int B, std::vector<int> lens, std::vector<int> newTokens) {
@@ -119,10 +142,16 @@ static void prefill_case(int H, int Hkv, int d, int B, std::vector<int> lens, st
         for (int hh = 0; hh < H && pos[t] >= 0; hh++)
             ref_attend(c, c.tables[rowSeq[t]], &q[(t * H + hh) * d], hh / G, pos[t] + 1, scale, &want[(t * H + hh) * d]);
     emu::launch(attention_prefill, dim3(Hkv, T), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
-                (const rs::bf16_t *) c.v.data(), tables.data(), rowSeq.data(), pos.data(), out.data(), T, H, Hkv, d, B, maxBlocks, scale);
+                (const rs::bf16_t *) c.v.data(), tables.data(), rowSeq.data(), pos.data(), out.data(), (rs::bf16_t *) nullptr, T, H, Hkv, d, B, maxBlocks, scale);
     char name[160];
     std::snprintf(name, sizeof name, "prefill H=%d Hkv=%d d=%d B=%d T=%d", H, Hkv, d, B, T);
     h::check(name, out.data(), want.data(), out.size(), 2e-5f, 2e-4f);
+    std::vector<uint16_t> ob(T * H * d, 0xffff);
+    std::vector<float> untouched(T * H * d, NAN);
+    emu::launch(attention_prefill, dim3(Hkv, T), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
+                (const rs::bf16_t *) c.v.data(), tables.data(), rowSeq.data(), pos.data(), untouched.data(), (rs::bf16_t *) ob.data(), T, H,
+                Hkv, d, B, maxBlocks, scale);
+    check_bf16(std::string(name) + " bf16 out", ob, out, untouched);
 }
 
 int main() {

@@ -6,7 +6,6 @@ import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.worker.cuda.KernelProfile.Op;
 import io.ringserve.worker.cuda.ops.AttentionDecode;
 import io.ringserve.worker.cuda.ops.AttentionPrefill;
-import io.ringserve.worker.cuda.ops.Convert;
 import io.ringserve.worker.cuda.ops.Embedding;
 import io.ringserve.worker.cuda.ops.GatherRows;
 import io.ringserve.worker.cuda.ops.Matmul;
@@ -85,7 +84,6 @@ public final class CudaRunner implements StepRunner {
     private final QkNormRopeCache qkNormRopeCache;
     private final AttentionPrefill attentionPrefill;
     private final AttentionDecode attentionDecode;
-    private final Convert convert;
     private final SiluMul siluMul;
     private final RouterTopK router;
     private final MoeExperts experts;
@@ -145,7 +143,6 @@ public final class CudaRunner implements StepRunner {
         this.qkNormRopeCache = new QkNormRopeCache(device);
         this.attentionPrefill = new AttentionPrefill(device);
         this.attentionDecode = new AttentionDecode(device);
-        this.convert = new Convert(device);
         this.siluMul = new SiluMul(device);
         this.router = new RouterTopK(device);
         this.experts = new MoeExperts(device);
@@ -509,19 +506,17 @@ public final class CudaRunner implements StepRunner {
             if (decodeOnly) {
                 mark(Op.ATTENTION_DECODE);
                 if (n <= SPLIT_MAX_SEQS) { // few sequences: N·Hkv blocks would leave most SMs idle, so split each context
-                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, a.attnSplits, n,
+                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits, n,
                             c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS, MIN_KEYS_PER_SPLIT);
                 } else {
-                    attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attn, n, c.numAttentionHeads(),
+                    attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, n, c.numAttentionHeads(),
                             c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
                 }
             } else {
                 mark(Op.ATTENTION_PREFILL);
-                attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attn, t, n,
+                attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attnBf16, true, t, n,
                         c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             }
-            mark(Op.ATTN_CONVERT);
-            convert.toBf16(stream, a.attnBf16, a.attn, (long) t * c.queryDim());
             mark(Op.O_PROJ);
             matmul.launch(stream, a.x, a.attnBf16, w.dense(), t, d, c.queryDim(), true); // x += o_proj(attn)
             // feed-forward block
@@ -966,8 +961,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer routerLogits; // (T, E) fp32
         final DeviceBuffer qkv;        // (T, (H + 2·Hkv)·d) fp32
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
-        final DeviceBuffer attn;       // (T, H·d) fp32
-        final DeviceBuffer attnBf16;   // (T, H·d) bf16
+        final DeviceBuffer attnBf16;   // (T, H·d) bf16 attention output (the o_proj input)
         final DeviceBuffer attnSplits; // split-K decode partials for min(N, 32) sequences: acc (N, H, Z, d), m, l (N, H, Z) fp32
         final DeviceBuffer gateUp;     // (T, 2·I) fp32, I the dense MLP's width
         final DeviceBuffer mlpAct;     // (T, I) bf16
@@ -1001,7 +995,6 @@ public final class CudaRunner implements StepRunner {
             routerLogits = alloc(device, 4 * t * Math.max(1, c.numExperts()));
             qkv = alloc(device, 4 * t * c.qkvDim());
             q = alloc(device, 4 * t * c.queryDim());
-            attn = alloc(device, 4 * t * c.queryDim());
             attnBf16 = alloc(device, 2 * t * c.queryDim());
             attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.headDim(), DECODE_SPLITS));
             gateUp = alloc(device, 4 * t * 2 * inter);

@@ -40,7 +40,7 @@ import jcuda.driver.CUstream;
 public final class KernelProfile implements AutoCloseable {
     /** The ops of one step, in the order the runner launches them when profiling (the table's row order). */
     public enum Op {
-        EMBEDDING, INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTENTION_PREFILL, ATTN_CONVERT, O_PROJ, POST_RMSNORM,
+        EMBEDDING, INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTENTION_PREFILL, O_PROJ, POST_RMSNORM,
         DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN,
         ROUTER_LOGITS, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN, MOE_COMBINE,
         GATHER_ROWS, FINAL_RMSNORM, LM_HEAD, SAMPLE;
@@ -221,7 +221,7 @@ public final class KernelProfile implements AutoCloseable {
         }
         return switch (op) {
             case EMBEDDING, GATHER_ROWS, FINAL_RMSNORM, LM_HEAD, SAMPLE -> 1;
-            case INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTN_CONVERT, O_PROJ, POST_RMSNORM -> layers;
+            case INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, O_PROJ, POST_RMSNORM -> layers;
             case ATTENTION_PREFILL -> 0;
             case DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN -> layers - moe;
             case ROUTER_LOGITS, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
@@ -263,11 +263,9 @@ public final class KernelProfile implements AutoCloseable {
             // qkv fp32, cos/sin (T, r/2) each, positions and slots -> q (T, H·d) fp32, K and V rows (T, Hkv·d) bf16
             case QK_NORM_ROPE_CACHE -> new Traffic(c.useQkNorm() ? 2L * c.headDim() * BF16 : 0,
                     t * qkv * F32 + t * c.rotaryDim() * F32 + 2 * t * F32 + t * q * F32 + 2 * t * kv * BF16);
-            // q (T, H·d) fp32, K and V (C, Hkv·d) bf16 -> (T, H·d) fp32
-            case ATTENTION_DECODE -> new Traffic(0, t * q * F32 + 2 * contextTokens * kv * BF16 + t * q * F32);
+            // q (T, H·d) fp32, K and V (C, Hkv·d) bf16 -> (T, H·d) bf16
+            case ATTENTION_DECODE -> new Traffic(0, t * q * F32 + 2 * contextTokens * kv * BF16 + t * q * BF16);
             case ATTENTION_PREFILL -> throw new IllegalArgumentException("attention_prefill does not run in a decode step");
-            // (T, H·d) fp32 -> bf16
-            case ATTN_CONVERT -> new Traffic(0, t * q * F32 + t * q * BF16);
             // attn (T, H·d) bf16, W (D, H·d); x (T, D) fp32 read and written (accumulate)
             case O_PROJ -> new Traffic(d * q * BF16, t * q * BF16 + 2 * t * d * F32);
             // h (T, D) bf16, W (2·I, D) -> (T, 2·I) fp32; silu·mul -> (T, I) bf16; down W (D, I), x read and written

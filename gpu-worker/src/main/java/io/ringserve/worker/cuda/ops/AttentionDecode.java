@@ -38,14 +38,15 @@ public final class AttentionDecode {
      * @param vCache      (S, Hkv·d) bf16
      * @param blockTables (N, MB) int32 block ids in position order
      * @param contextLens (N) int32 keys to attend, position of the new token + 1 (clamped to MB·B; <= 0 gives 0)
-     * @param out         (N, H·d) fp32, heads in head order
+     * @param out         (N, H·d) heads in head order: fp32, or bf16 (rounded; the o_proj input) when {@code bf16Out}
      */
     public void launch(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
-                       DeviceBuffer out, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, int cacheRows) {
+                       DeviceBuffer out, boolean bf16Out, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, int cacheRows) {
         check("attention_decode", q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
         Shapes.require("attention_decode", "blockTables", blockTables, 4L * seqs * maxBlocks);
-        Shapes.require("attention_decode", "out", out, 4L * seqs * heads * headDim);
-        decode.launch(s, kvHeads, seqs, 1, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, out,
+        Shapes.require("attention_decode", "out", out, (bf16Out ? 2L : 4L) * seqs * heads * headDim);
+        decode.launch(s, kvHeads, seqs, 1, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, bf16Out ? null : out,
+                bf16Out ? out : null,
                 seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim)});
     }
 
@@ -60,10 +61,11 @@ public final class AttentionDecode {
      * context are empty and weigh nothing, so {@code splits} and {@code minKeysPerSplit} stay fixed while contexts
      * grow (CUDA graphs). A sequence's result depends only on its own context and {@code splits}.
      *
+     * @param out       (N, H·d) as in {@link #launch}: fp32, or bf16 when {@code bf16Out}
      * @param workspace at least {@link #workspaceBytes} bytes
      */
     public void launchSplit(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
-                            DeviceBuffer out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
+                            DeviceBuffer out, boolean bf16Out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
                             int cacheRows, int splits, int minKeysPerSplit) {
         String op = "attention_decode_split";
         check(op, q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
@@ -73,7 +75,7 @@ public final class AttentionDecode {
             throw new IllegalArgumentException(op + ": at most 65535 splits, got " + splits);
         }
         Shapes.positive(op, "minKeysPerSplit", minKeysPerSplit);
-        Shapes.require(op, "out", out, 4L * seqs * heads * headDim);
+        Shapes.require(op, "out", out, (bf16Out ? 2L : 4L) * seqs * heads * headDim);
         Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
         long accBytes = 4L * seqs * heads * splits * headDim;
         long mlBytes = 4L * seqs * heads * splits;
@@ -82,7 +84,8 @@ public final class AttentionDecode {
         DeviceBuffer l = workspace.slice(accBytes + mlBytes, mlBytes);
         split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, acc, m, l,
                 seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
-        combine.launch(s, heads, seqs, 1, THREADS, 1, 1, 0, new Object[] {acc, m, l, out, seqs, heads, headDim, splits});
+        combine.launch(s, heads, seqs, 1, THREADS, 1, 1, 0, new Object[] {acc, m, l, bf16Out ? null : out, bf16Out ? out : null, seqs, heads,
+                headDim, splits});
     }
 
     /** 1/sqrt(d), computed as the reference does. */

@@ -29,18 +29,18 @@ public final class AttentionPrefill {
      * @param blockTables (N, MB) int32
      * @param rowSeq      (T) int32 block-table row of each token, in [0, N)
      * @param positions   (T) int32 position of each token (< MB·B); negative: padding row, output 0
-     * @param out         (T, H·d) fp32, heads in head order (the o_proj input after the bf16 conversion)
+     * @param out         (T, H·d) heads in head order: fp32, or bf16 (rounded; the o_proj input) when {@code bf16Out}
      */
     public void launch(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer rowSeq,
-                       DeviceBuffer positions, DeviceBuffer out, int tokens, int seqs, int heads, int kvHeads, int headDim, int blockSize,
+                       DeviceBuffer positions, DeviceBuffer out, boolean bf16Out, int tokens, int seqs, int heads, int kvHeads, int headDim, int blockSize,
                        int maxBlocks, int cacheRows) {
         String op = "attention_prefill";
         AttentionDecode.check(op, q, kCache, vCache, blockTables, positions, tokens, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
         Shapes.positive(op, "seqs", seqs);
         Shapes.require(op, "blockTables", blockTables, 4L * seqs * maxBlocks);
         Shapes.require(op, "rowSeq", rowSeq, 4L * tokens);
-        Shapes.require(op, "out", out, 4L * tokens * heads * headDim);
-        kernel.launch(s, kvHeads, tokens, 1, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, rowSeq, positions, out,
+        Shapes.require(op, "out", out, (bf16Out ? 2L : 4L) * tokens * heads * headDim);
+        kernel.launch(s, kvHeads, tokens, 1, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, rowSeq, positions, bf16Out ? null : out, bf16Out ? out : null,
                 tokens, heads, kvHeads, headDim, blockSize, maxBlocks, AttentionDecode.scale(headDim)});
     }
 }

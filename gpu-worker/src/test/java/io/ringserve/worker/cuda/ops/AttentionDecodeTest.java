@@ -3,6 +3,7 @@ package io.ringserve.worker.cuda.ops;
 import io.ringserve.worker.cuda.DeviceBuffer;
 import io.ringserve.worker.cuda.GpuTest;
 import io.ringserve.worker.cuda.GpuTestSupport;
+import io.ringserve.worker.weights.Bf16;
 
 /**
  * attention_decode.cu (one pass, and split-K + combine) against the reference attention loop on a shuffled
@@ -40,18 +41,25 @@ class AttentionDecodeTest extends GpuTestSupport {
              DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d);
              DeviceBuffer out2 = poisoned(4L * n * heads * d);
              DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, splits))) {
-            op.launch(device().stream(), dq, k, v, tables, lens, out, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
+            op.launch(device().stream(), dq, k, v, tables, lens, out, false, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
             assertClose(what, expected, downloadFloats(out, n * heads * d), 1e-5, 1e-4);
-            op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
                     keysPerSplit);
             assertClose(what + " split " + splits + "×" + keysPerSplit, expected, downloadFloats(out2, n * heads * d), 1e-5, 1e-4);
         }
         // as the runner splits: 32 ranges per sequence of max(64, ceil(context / 32) rounded up to 32) keys each
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
-             DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d);
+             DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d); DeviceBuffer outBf16 = poisoned(2L * n * heads * d);
+             DeviceBuffer oneBf16 = poisoned(2L * n * heads * d);
              DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, 32))) {
-            op.launchSplit(device().stream(), dq, k, v, tables, lens, out, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
-            assertClose(what + " split 32, per-sequence ranges", expected, downloadFloats(out, n * heads * d), 1e-5, 1e-4);
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, out, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
+            float[] split = downloadFloats(out, n * heads * d);
+            assertClose(what + " split 32, per-sequence ranges", expected, split, 1e-5, 1e-4);
+            // bf16 output (the runner's o_proj input): the fp32 result rounded, for the split and the one-pass kernel
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, outBf16, true, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
+            assertBitExact(what + " split, bf16 out", Bf16.round(split), downloadBf16(outBf16, n * heads * d));
+            op.launch(device().stream(), dq, k, v, tables, lens, oneBf16, true, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
+            assertClose(what + " bf16 out", Bf16.round(expected), downloadBf16(oneBf16, n * heads * d), 4e-3, 1e-2);
         }
     }
 }

@@ -3,6 +3,7 @@ package io.ringserve.worker.cuda.ops;
 import io.ringserve.worker.cuda.DeviceBuffer;
 import io.ringserve.worker.cuda.GpuTest;
 import io.ringserve.worker.cuda.GpuTestSupport;
+import io.ringserve.worker.weights.Bf16;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -50,9 +51,14 @@ class AttentionPrefillTest extends GpuTestSupport {
             }
         }
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
-             DeviceBuffer dSeq = upload(rowSeq); DeviceBuffer dPos = upload(positions); DeviceBuffer out = poisoned(4L * tokens * heads * d)) {
-            op.launch(device().stream(), dq, k, v, tables, dSeq, dPos, out, tokens, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
-            assertClose(what, expected, downloadFloats(out, tokens * heads * d), 1e-5, 1e-4);
+             DeviceBuffer dSeq = upload(rowSeq); DeviceBuffer dPos = upload(positions); DeviceBuffer out = poisoned(4L * tokens * heads * d);
+             DeviceBuffer outBf16 = poisoned(2L * tokens * heads * d)) {
+            op.launch(device().stream(), dq, k, v, tables, dSeq, dPos, out, false, tokens, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
+            float[] got = downloadFloats(out, tokens * heads * d);
+            assertClose(what, expected, got, 1e-5, 1e-4);
+            // bf16 output (the runner's o_proj input): the same values rounded
+            op.launch(device().stream(), dq, k, v, tables, dSeq, dPos, outBf16, true, tokens, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
+            assertBitExact(what + " bf16 out", Bf16.round(got), downloadBf16(outBf16, tokens * heads * d));
         }
     }
 }
