@@ -8,6 +8,7 @@ import io.ringserve.worker.cuda.ops.AttentionDecode;
 import io.ringserve.worker.cuda.ops.AttentionPrefill;
 import io.ringserve.worker.cuda.ops.Embedding;
 import io.ringserve.worker.cuda.ops.GatherRows;
+import io.ringserve.worker.cuda.ops.Gemv;
 import io.ringserve.worker.cuda.ops.Matmul;
 import io.ringserve.worker.cuda.ops.MoeExperts;
 import io.ringserve.worker.cuda.ops.QkNormRopeCache;
@@ -81,6 +82,7 @@ public final class CudaRunner implements StepRunner {
     private final Embedding embedding;
     private final RmsNorm rmsNorm;
     private final Matmul matmul;
+    private final Gemv gemv; // the fused gate_up + SiLU·mul of small steps (Matmul runs the plain GEMVs)
     private final QkNormRopeCache qkNormRopeCache;
     private final AttentionPrefill attentionPrefill;
     private final AttentionDecode attentionDecode;
@@ -140,6 +142,7 @@ public final class CudaRunner implements StepRunner {
         this.embedding = new Embedding(device);
         this.rmsNorm = new RmsNorm(device);
         this.matmul = new Matmul(device);
+        this.gemv = new Gemv(device);
         this.qkNormRopeCache = new QkNormRopeCache(device);
         this.attentionPrefill = new AttentionPrefill(device);
         this.attentionDecode = new AttentionDecode(device);
@@ -553,9 +556,10 @@ public final class CudaRunner implements StepRunner {
     }
 
     /**
-     * Dense SwiGLU (or the shared expert) on stream {@code s}: {@code out (+)= down(silu(gate(h)) · up(h))}.
+     * Dense SwiGLU (or the shared expert) on stream {@code s}: {@code out (+)= down(silu(gate(h)) · up(h))}; up to 8
+     * tokens the gate_up GEMV applies SiLU·mul itself (no silu launch, bit for bit the same act).
      *
-     * @param gateUp (T, 2·I) fp32 scratch
+     * @param gateUp (T, 2·I) fp32 scratch (steps above 8 tokens)
      * @param act    (T, I) bf16 scratch
      * @param h      (T, D) bf16 input
      * @param ops    the profile's names of its three launches ({@link #DENSE_OPS}, {@link #SHARED_OPS})
@@ -564,9 +568,13 @@ public final class CudaRunner implements StepRunner {
                         boolean accumulate, Op[] ops) {
         int d = config.hiddenSize();
         mark(ops[0]);
-        matmul.launch(s, gateUp, h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);
-        mark(ops[1]);
-        siluMul.launch(s, act, gateUp, t, mlp.inter());
+        if (t <= Gemv.MAX_TOKENS) {
+            gemv.launchSwiglu(s, act, h, mlp.gateUp(), t, mlp.inter(), d); // gate_up and SiLU·mul in one launch
+        } else {
+            matmul.launch(s, gateUp, h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);
+            mark(ops[1]);
+            siluMul.launch(s, act, gateUp, t, mlp.inter());
+        }
         mark(ops[2]);
         matmul.launch(s, out, act, mlp.down(), t, d, mlp.inter(), accumulate);
     }

@@ -8,6 +8,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 
 import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.model.config.ModelConfig;
+import io.ringserve.worker.cuda.ops.Gemv;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -209,11 +210,15 @@ public final class KernelProfile implements AutoCloseable {
     }
 
     /**
-     * How often the runner launches {@code op} in a decode step: once for the embedding and the head's ops, once
-     * per layer for the attention block, per dense layer for the dense MLP, per MoE layer for the router, the
-     * experts and (with one) the shared expert; never {@code attention_prefill}.
+     * How often the runner launches {@code op} in a decode step of {@code batch} sequences: once for the embedding
+     * and the head's ops, once per layer for the attention block, per dense layer for the dense MLP, per MoE layer
+     * for the router, the experts and (with one) the shared expert; never {@code attention_prefill}; the SiLU·mul
+     * ops only above 8 sequences (up to 8 the gate_up GEMV applies it).
      */
-    public static int launches(ModelConfig c, Op op) {
+    public static int launches(ModelConfig c, Op op, int batch) {
+        if ((op == Op.DENSE_SILU || op == Op.SHARED_SILU) && batch <= Gemv.MAX_TOKENS) {
+            return 0;
+        }
         int layers = c.numHiddenLayers();
         int moe = 0;
         for (int l = 0; l < layers; l++) {
@@ -268,8 +273,9 @@ public final class KernelProfile implements AutoCloseable {
             case ATTENTION_PREFILL -> throw new IllegalArgumentException("attention_prefill does not run in a decode step");
             // attn (T, H·d) bf16, W (D, H·d); x (T, D) fp32 read and written (accumulate)
             case O_PROJ -> new Traffic(d * q * BF16, t * q * BF16 + 2 * t * d * F32);
-            // h (T, D) bf16, W (2·I, D) -> (T, 2·I) fp32; silu·mul -> (T, I) bf16; down W (D, I), x read and written
-            case DENSE_GATE_UP -> new Traffic(2 * inter * d * BF16, t * d * BF16 + t * 2 * inter * F32);
+            // h (T, D) bf16, W (2·I, D) -> (T, 2·I) fp32; silu·mul -> (T, I) bf16 (fused up to 8 tokens: gate_up writes
+            // (T, I) bf16); down W (D, I), x read and written
+            case DENSE_GATE_UP -> new Traffic(2 * inter * d * BF16, t * d * BF16 + gateUpOut(batch, t, inter));
             case DENSE_SILU -> new Traffic(0, t * 2 * inter * F32 + t * inter * BF16);
             case DENSE_DOWN -> new Traffic(d * inter * BF16, t * inter * BF16 + 2 * t * d * F32);
             // h (T, D) bf16, gate (E, D) bf16 -> logits (T, E) fp32
@@ -283,7 +289,7 @@ public final class KernelProfile implements AutoCloseable {
             // (T, K, Ie) fp32, plan, down (the distinct experts, D, Ie) -> (T, K, D) fp32
             case MOE_DOWN -> new Traffic(Math.round(distinctExperts(e, k, t) * d * ie * BF16), t * k * ie * F32 + (2 + 2 * e + t * k) * F32 + t * k * d * F32);
             // shared expert: as the dense MLP with Is, its down writes its own (T, D) fp32 (no accumulate)
-            case SHARED_GATE_UP -> new Traffic(2 * is * d * BF16, t * d * BF16 + t * 2 * is * F32);
+            case SHARED_GATE_UP -> new Traffic(2 * is * d * BF16, t * d * BF16 + gateUpOut(batch, t, is));
             case SHARED_SILU -> new Traffic(0, t * 2 * is * F32 + t * is * BF16);
             case SHARED_DOWN -> new Traffic(d * is * BF16, t * is * BF16 + t * d * F32);
             // expert outputs (T, K, D), weights and ids (T, K), shared (T, D), x (T, D) fp32 -> x
@@ -296,7 +302,7 @@ public final class KernelProfile implements AutoCloseable {
             // one pass over the logits -> ids and logprobs (N)
             case SAMPLE -> new Traffic(0, t * c.vocabSize() * F32 + 2 * t * F32);
         };
-        return one.times(launches(c, op));
+        return one.times(launches(c, op, batch));
     }
 
     /**
@@ -309,6 +315,11 @@ public final class KernelProfile implements AutoCloseable {
             return Math.min(experts, topK);
         }
         return experts * (1 - Math.pow(1 - (double) topK / experts, tokens));
+    }
+
+    /** What a SwiGLU gate_up writes: (T, I) bf16 when SiLU·mul is fused into it (≤ 8 tokens), else (T, 2·I) fp32. */
+    private static long gateUpOut(int batch, long t, long inter) {
+        return batch <= Gemv.MAX_TOKENS ? t * inter * BF16 : t * 2 * inter * F32;
     }
 
     private static boolean hasExpertBias(ModelConfig c) {

@@ -122,7 +122,7 @@ class CudaKernelProfileTest extends GpuTestSupport {
                 assertEquals(SEQS, table.batch());
                 assertEquals(DECODE_STEPS, table.steps());
                 for (Op op : Op.values()) {
-                    int launches = KernelProfile.launches(config, op);
+                    int launches = KernelProfile.launches(config, op, SEQS);
                     KernelProfile.Row row = table.row(op);
                     if (launches == 0) {
                         assertNull(row, op.label() + " does not run in a decode step");

@@ -29,6 +29,30 @@ class MatmulTest extends GpuTestSupport {
         }
     }
 
+    /** gemv_swiglu = gemv over the stacked [gate; up] weight followed by silu_mul, bit for bit. */
+    @GpuTest
+    void gemvSwigluEqualsGemvThenSiluMul() {
+        Gemv gemv = new Gemv(device());
+        SiluMul silu = new SiluMul(device());
+        int[][] ik = {{512, 2048}, {5120, 2048}, {13, 37}, {9, 4104}}; // (I, K): the shared expert, the dense layer, awkward
+        for (int tokens : new int[] {1, 3, 8}) {
+            for (int[] s : ik) {
+                int inter = s[0];
+                int k = s[1];
+                String what = "gemv_swiglu T=" + tokens + " I=" + inter + " K=" + k;
+                short[] x = randomBf16(tokens * 31L + inter, tokens * k, 1f);
+                short[] w = randomBf16(tokens * 37L + k, 2 * inter * k, 0.05f);
+                try (DeviceBuffer dx = upload(x); DeviceBuffer dw = upload(w); DeviceBuffer gateUp = poisoned(4L * tokens * 2 * inter);
+                     DeviceBuffer want = poisoned(2L * tokens * inter); DeviceBuffer got = poisoned(2L * tokens * inter)) {
+                    gemv.launch(device().stream(), gateUp, dx, dw, tokens, 2 * inter, k, false);
+                    silu.launch(device().stream(), want, gateUp, tokens, inter);
+                    gemv.launchSwiglu(device().stream(), got, dx, dw, tokens, inter, k);
+                    assertBitExact(what, downloadBf16(want, tokens * inter), downloadBf16(got, tokens * inter));
+                }
+            }
+        }
+    }
+
     @GpuTest
     void matmulOverTokensAndAwkwardShapes() {
         Matmul op = new Matmul(device());
