@@ -40,6 +40,8 @@ import jcuda.driver.JCudaDriver;
  * so they are ordered after the kernels queued there.
  *
  * <p>{@link #close()} frees every buffer still allocated, the modules and the streams, and releases the context.
+ *
+ * <p>Tests of the kernel wrappers' launch arguments use a {@link #driverless} device instead, which needs no GPU.
  */
 public final class CudaDevice implements AutoCloseable {
     private final int ordinal;
@@ -50,14 +52,17 @@ public final class CudaDevice implements AutoCloseable {
     private final List<CUstream> streams = new ArrayList<>();
     private final Map<String, CudaModule> modules = new HashMap<>();
     private final Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Null for a real device; a {@link #driverless} device's kernels launch into it. */
+    private final Kernel.Launcher launcher;
     private boolean closed;
 
-    private CudaDevice(int ordinal, CUdevice device, CUcontext context, CUstream stream, String name) {
+    private CudaDevice(int ordinal, CUdevice device, CUcontext context, CUstream stream, String name, Kernel.Launcher launcher) {
         this.ordinal = ordinal;
         this.device = device;
         this.context = context;
         this.stream = stream;
         this.name = name;
+        this.launcher = launcher;
     }
 
     /**
@@ -77,11 +82,27 @@ public final class CudaDevice implements AutoCloseable {
             cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
             byte[] name = new byte[256];
             cuDeviceGetName(name, name.length, device);
-            return new CudaDevice(ordinal, device, context, stream, CudaProbe.cString(name));
+            return new CudaDevice(ordinal, device, context, stream, CudaProbe.cString(name), null);
         } catch (RuntimeException e) {
             cuDevicePrimaryCtxRelease(device);
             throw e;
         }
+    }
+
+    /**
+     * Test seam: a device without a GPU, for CPU tests of what the kernel wrappers launch. Nothing here calls the
+     * driver: {@link #module} loads no image and its kernels hand every launch to {@code launcher} (after a real
+     * launch's checks) instead of {@code cuLaunchKernel}; {@link #alloc} returns buffers that carry their size
+     * but own no memory (a null device address, never dereferenced; they may be sliced, and closing one frees
+     * nothing); {@link #stream()} is a stream object the driver never created; {@link #close()} only marks the
+     * device closed. Every other method (copies and fills of its buffers included) needs the driver and must not
+     * be called.
+     */
+    static CudaDevice driverless(Kernel.Launcher launcher) {
+        if (launcher == null) {
+            throw new IllegalArgumentException("a driverless device needs a launcher");
+        }
+        return new CudaDevice(-1, null, null, new CUstream(), "driverless (kernel launches recorded, no GPU)", launcher);
     }
 
     /** The device's name, e.g. {@code NVIDIA H100 80GB HBM3}. */
@@ -133,12 +154,20 @@ public final class CudaDevice implements AutoCloseable {
             throw new IllegalArgumentException("cannot allocate " + bytes + " bytes of device memory");
         }
         CUdeviceptr ptr = new CUdeviceptr();
+        if (launcher != null) {
+            return new DeviceBuffer(this, ptr, bytes); // driverless: a size, no memory, not tracked
+        }
         cuMemAlloc(ptr, bytes);
         DeviceBuffer b = new DeviceBuffer(this, ptr, bytes);
         synchronized (this) {
             buffers.add(b);
         }
         return b;
+    }
+
+    /** Whether this is a {@link #driverless} device, whose buffers own no memory. */
+    boolean driverless() {
+        return launcher != null;
     }
 
     synchronized void released(DeviceBuffer b) {
@@ -155,6 +184,10 @@ public final class CudaDevice implements AutoCloseable {
     public synchronized CudaModule module(String name) {
         checkOpen();
         CudaModule m = modules.get(name);
+        if (m == null && launcher != null) {
+            m = new CudaModule(name, null, launcher);
+            modules.put(name, m);
+        }
         if (m == null) {
             byte[] image = Kernels.image(name);
             CUmodule module = new CUmodule();
@@ -201,6 +234,10 @@ public final class CudaDevice implements AutoCloseable {
     @Override
     public synchronized void close() {
         if (closed) {
+            return;
+        }
+        if (launcher != null) {
+            closed = true;
             return;
         }
         cuCtxSetCurrent(context);

@@ -13,11 +13,19 @@ import jcuda.driver.CUmodule;
 public final class CudaModule {
     private final String name;
     private final CUmodule module;
+    /** Null in production; for a {@link CudaDevice#driverless} device's modules, where their kernels' launches go. */
+    private final Kernel.Launcher launcher;
     private final Map<String, Kernel> kernels = new HashMap<>();
 
     CudaModule(String name, CUmodule module) {
+        this(name, module, null);
+    }
+
+    /** @param launcher non-null (with a null {@code module}): a driverless device's module, whose kernels are not looked up */
+    CudaModule(String name, CUmodule module, Kernel.Launcher launcher) {
         this.name = name;
         this.module = module;
+        this.launcher = launcher;
     }
 
     public String name() {
@@ -31,6 +39,10 @@ public final class CudaModule {
      */
     public synchronized Kernel kernel(String kernel) {
         Kernel k = kernels.get(kernel);
+        if (k == null && launcher != null) {
+            k = new Kernel(name + "." + kernel, null, launcher);
+            kernels.put(kernel, k);
+        }
         if (k == null) {
             CUfunction f = new CUfunction();
             try {
@@ -45,6 +57,8 @@ public final class CudaModule {
     }
 
     void unload() {
-        cuModuleUnload(module);
+        if (module != null) {
+            cuModuleUnload(module);
+        }
     }
 }

@@ -200,6 +200,8 @@ public final class DeviceBuffer implements AutoCloseable {
         }
         freed = true;
         device.released(this);
-        cuMemFree(ptr);
+        if (!device.driverless()) {
+            cuMemFree(ptr);
+        }
     }
 }

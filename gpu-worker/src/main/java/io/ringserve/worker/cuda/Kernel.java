@@ -23,11 +23,30 @@ import jcuda.driver.CUstream;
 public final class Kernel {
     private final String name;
     private final CUfunction function;
+    /** Null in production; set only for the kernels of a {@link CudaDevice#driverless} device. */
+    private final Launcher launcher;
     private int maxDynamicShared = 48 * 1024;
 
     Kernel(String name, CUfunction function) {
+        this(name, function, null);
+    }
+
+    /** @param launcher null: launches go to the driver (production); else they go to it instead (tests). */
+    Kernel(String name, CUfunction function, Launcher launcher) {
         this.name = name;
         this.function = function;
+        this.launcher = launcher;
+    }
+
+    /**
+     * Test seam: where the kernels of a {@link CudaDevice#driverless} device send their launches instead of
+     * {@code cuLaunchKernel}, after the same checks of the launch shape and argument types a real launch makes.
+     * Production kernels have none. {@code kernel} is the launching kernel ({@link #name()}: {@code <file>.<kernel>}),
+     * {@code args} a copy of its argument array.
+     */
+    @FunctionalInterface
+    interface Launcher {
+        void launch(Kernel kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes, Object[] args);
     }
 
     /** {@code <file>.<kernel>}. */
@@ -44,6 +63,11 @@ public final class Kernel {
         if (gridX < 1 || gridY < 1 || gridZ < 1 || blockX < 1 || blockY < 1 || blockZ < 1 || sharedBytes < 0) {
             throw new IllegalArgumentException(name + ": grid (" + gridX + ", " + gridY + ", " + gridZ + "), block (" + blockX + ", " + blockY
                     + ", " + blockZ + "), shared " + sharedBytes + " bytes is not a launch");
+        }
+        if (launcher != null) {
+            parameters(args); // the argument checks of a real launch
+            launcher.launch(this, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, args.clone());
+            return;
         }
         if (sharedBytes > maxDynamicShared) {
             raiseSharedLimit(sharedBytes);
