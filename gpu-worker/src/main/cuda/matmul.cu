@@ -77,9 +77,6 @@ matmul_bf16(float *__restrict__ y, const rs::bf16_t *__restrict__ x, const rs::b
     __align__(16) __shared__ rs::bf16_t ws[BN][LDS]; // (64 outputs, 32 k) + padding
 
     const int warp = threadIdx.x / rs::WARP;
-    const int lane = threadIdx.x % rs::WARP;
-    const int g = lane / 4;
-    const int q = lane % 4;
     const int wm = (warp / 2) * 32; // warp's first token row within the tile
     const int wn = (warp % 2) * 32; // warp's first output column within the tile
     const int m0 = blockIdx.y * BM;
@@ -87,42 +84,23 @@ matmul_bf16(float *__restrict__ y, const rs::bf16_t *__restrict__ x, const rs::b
     const bool vec = (k & 7) == 0 && rs::aligned16(x) && rs::aligned16(w);
 
     float acc[2][4][4]; // (m16 tile, n8 tile, fragment)
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                acc[i][j][e] = 0.f;
-            }
-        }
-    }
+    rs::zero_tile(acc);
 
     for (int k0 = 0; k0 < k; k0 += BK) {
         load_tile(xs, x, tokens, k, m0, k0, vec);
         load_tile(ws, w, n, k, n0, k0, vec);
         __syncthreads();
-#pragma unroll
-        for (int ks = 0; ks < BK; ks += 16) {
-            rs::warp_tile_32x32<LDS>(acc, xs, ws, wm, wn, ks);
-        }
+        rs::warp_tile_step<LDS, BK>(acc, xs, ws, wm, wn);
         __syncthreads(); // before the next step overwrites the tiles
     }
 
     // epilogue: each lane owns (row, col) pairs of its fragments
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int row = m0 + wm + i * 16 + g + (e >= 2 ? 8 : 0);
-                const int col = n0 + wn + j * 8 + 2 * q + (e & 1);
-                if (row < tokens && col < n) {
-                    float *dst = y + (size_t) row * n + col;
-                    *dst = accumulate ? *dst + acc[i][j][e] : acc[i][j][e];
-                }
-            }
+    rs::for_each_fragment(acc, wm, wn, [&](int r, int c, float v) {
+        const int row = m0 + r;
+        const int col = n0 + c;
+        if (row < tokens && col < n) {
+            float *dst = y + (size_t) row * n + col;
+            *dst = accumulate ? *dst + v : v;
         }
-    }
+    });
 }

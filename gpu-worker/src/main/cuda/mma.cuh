@@ -82,4 +82,47 @@ __device__ __forceinline__ void warp_tile_32x32(float (&acc)[2][4][4], const bf1
     }
 }
 
+/** The warp's 32 × 32 sub-tile over one staged K step of BK columns (BK a multiple of 16). */
+template <int LDS, int BK>
+__device__ __forceinline__ void warp_tile_step(float (&acc)[2][4][4], const bf16_t (*as)[LDS], const bf16_t (*bs)[LDS], int wm, int wn) {
+#pragma unroll
+    for (int ks = 0; ks < BK; ks += 16) {
+        warp_tile_32x32<LDS>(acc, as, bs, wm, wn, ks);
+    }
+}
+
+__device__ __forceinline__ void zero_tile(float (&acc)[2][4][4]) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                acc[i][j][e] = 0.f;
+            }
+        }
+    }
+}
+
+/**
+ * Hands every element of the warp's sub-tile to f(row, col, value), row and col within the block tile
+ * (the C fragment layout above: this lane holds rows wm + 16i + g (+8), columns wn + 8j + 2q (+1)).
+ */
+template <typename F>
+__device__ __forceinline__ void for_each_fragment(const float (&acc)[2][4][4], int wm, int wn, F f) {
+    const int lane = threadIdx.x % WARP;
+    const int g = lane / 4;
+    const int q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                f(wm + i * 16 + g + (e >= 2 ? 8 : 0), wn + j * 8 + 2 * q + (e & 1), acc[i][j][e]);
+            }
+        }
+    }
+}
+
 } // namespace rs

@@ -210,18 +210,6 @@ __device__ __forceinline__ void stage_f32(rs::bf16_t (*tile)[LDS], const float *
     }
 }
 
-__device__ __forceinline__ void zero(float (&acc)[2][4][4]) {
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                acc[i][j][e] = 0.f;
-            }
-        }
-    }
-}
 } // namespace
 
 extern "C" __global__ void __launch_bounds__(THREADS)
@@ -539,30 +527,15 @@ moe_gate_up_silu_mma(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restr
     const int wm = (warp / 2) * 32;
     const int wn = (warp % 2) * 32; // warps 0, 2: gate columns; 1, 3: up columns
     float acc[2][4][4];
-    zero(acc);
+    rs::zero_tile(acc);
     for (int k0 = 0; k0 < hidden; k0 += TILE_K) {
         stage_bf16(xs, x, x_row, hidden, k0, vec);
         stage_bf16(ws, we, w_row, hidden, k0, vec);
         __syncthreads();
-#pragma unroll
-        for (int ks = 0; ks < TILE_K; ks += 16) {
-            rs::warp_tile_32x32<LDS>(acc, xs, ws, wm, wn, ks);
-        }
+        rs::warp_tile_step<LDS, TILE_K>(acc, xs, ws, wm, wn);
         __syncthreads();
     }
-    const int lane = threadIdx.x % rs::WARP;
-    const int g = lane / 4;
-    const int q = lane % 4;
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                cs[wm + i * 16 + g + (e >= 2 ? 8 : 0)][wn + j * 8 + 2 * q + (e & 1)] = acc[i][j][e];
-            }
-        }
-    }
+    rs::for_each_fragment(acc, wm, wn, [&](int r, int c, float v) { cs[r][c] = v; });
     __syncthreads();
     for (int c = threadIdx.x; c < TILE_M * (TILE_N / 2); c += MMA_THREADS) {
         const int r = c / (TILE_N / 2);
@@ -598,34 +571,19 @@ moe_down_mma(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, c
     const int wm = (warp / 2) * 32;
     const int wn = (warp % 2) * 32;
     float acc[2][4][4];
-    zero(acc);
+    rs::zero_tile(acc);
     for (int k0 = 0; k0 < inter; k0 += TILE_K) {
         stage_f32(hs, h, h_row, inter, k0);
         stage_bf16(ws, we, w_row, inter, k0, vec);
         __syncthreads();
-#pragma unroll
-        for (int ks = 0; ks < TILE_K; ks += 16) {
-            rs::warp_tile_32x32<LDS>(acc, hs, ws, wm, wn, ks);
-        }
+        rs::warp_tile_step<LDS, TILE_K>(acc, hs, ws, wm, wn);
         __syncthreads();
     }
-    const int lane = threadIdx.x % rs::WARP;
-    const int g = lane / 4;
-    const int q = lane % 4;
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int r = wm + i * 16 + g + (e >= 2 ? 8 : 0);
-                const int col = n0 + wn + j * 8 + 2 * q + (e & 1);
-                if (h_row[r] >= 0 && col < hidden) {
-                    y[(size_t) h_row[r] * hidden + col] = acc[i][j][e];
-                }
-            }
+    rs::for_each_fragment(acc, wm, wn, [&](int r, int c, float v) {
+        if (h_row[r] >= 0 && n0 + c < hidden) {
+            y[(size_t) h_row[r] * hidden + n0 + c] = v;
         }
-    }
+    });
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
