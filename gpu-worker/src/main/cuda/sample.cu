@@ -20,14 +20,48 @@
 // shared memory) finds the k-th key (top-k) and, with mass histograms instead of counts, the key at which
 // the cumulative probability reaches top_p (top-p). Masses are fixed-point 64-bit integers
 // (p · 2^40), so the atomics add exactly and the result does not depend on thread timing. min-p is a plain
-// threshold on exp(z − z_max). Correctness first: every pass reads the whole row (speed is a later issue).
+// threshold on exp(z − z_max). The random path's later passes each read the whole row in one block.
 //
-// Legend: B = rows (sequences in the step), V = vocab, S = rows of the per-sequence penalty tables.
+// Two phases. A whole-row pass in one block of one SM (630 KB per row for V = 157K, 4-byte loads) would
+// cost tens of µs per decode step, so everything that needs only one pass over a row is computed first by
+// sample_partials, spread over C = ceil(V / 2048) blocks per row (77 for V = 157,184), each reading its
+// 2048-logit chunk once with 16-byte loads (two float4 per thread, a scalar head up to the first 16-byte
+// aligned logit and a scalar tail), and writing one SamplePartial per (row, chunk):
+//   key      the chunk's largest key: the greedy key (value rank, lowest id; Sampler.argmax's NaN rule) for a
+//            greedy row, the sort key for a random row (its first candidate, whose logit gives z_max)
+//   raw_max  max of the chunk's raw logits (fmaxf: NaN ignored, −inf when it has no other value)
+//   raw_sum  Σ exp(raw − s) over the chunk, s = raw_max, or 0 when raw_max = −inf (a NaN stays a NaN)
+// sample_tokens then takes max(key) over the row's C partials (exact and order-free: keys are distinct
+// integers): the greedy id, or the random path's first candidate; and the logprob's log-sum-exp as
+// M = max(raw_max), Σ_c raw_sum_c · exp(s_c − M) in double, in a fixed order (no float atomics). The id is
+// exactly what one pass over the row picks; the logprob equals the one-pass Σ exp(raw − M) up to fp32
+// rounding (exp(raw − s)·exp(s − M) against exp(raw − M), and raw_sum rounded to fp32), with the same NaN
+// and infinity behaviour (a NaN or +inf raw logit, or a row of −inf only, gives a NaN logprob).
+// Why C = ceil(V / 2048) and not a per-step count: graphs replay fixed grids, and a fixed chunk keeps the
+// merge order, hence the logprob's rounding, independent of the batch. 2048 logits per 256-thread block puts
+// the whole row's loads in flight at once (77 blocks ≤ 132 SMs at batch 1, several blocks per SM beyond) while
+// each block still has 8 KB to amortise its two block reductions; C <= 1024 up to V = 2M keeps the merge at
+// one partial per thread of sample_tokens (more would still be correct, just looped).
+//
+// Legend: B = rows (sequences in the step), V = vocab, C = chunks per row = ceil(V / 2048), S = rows of the
+// per-sequence penalty tables.
+//
+// Launch contract, sample_partials (first, on the same stream; its partials feed one sample_tokens launch):
+//   grid (C, B, 1), block (256, 1, 1), dynamic shared memory 0 (static ≈ 0.2 KB)
+//   logits       const float* [B, V]  as for sample_tokens; any 4-byte aligned address
+//   raw_logits   const float* [B, V]  as for sample_tokens, or null when no logprobs are wanted (raw_max and
+//                                     raw_sum are then not written); may equal logits, any 4-byte alignment
+//   temperature  const float* [B]     <= 0: greedy key, else sort key
+//   partials     SamplePartial* [B, C] (16 bytes each, 16-byte aligned): written for every (row, chunk)
+//   rows, vocab  ints (B, V)
 //
 // Launch contract, sample_tokens:
-//   grid (B, 1, 1), block (1024, 1, 1), dynamic shared memory 0 (static ≈ 3.2 KB)
+//   grid (B, 1, 1), block (1024, 1, 1), dynamic shared memory 0 (static ≈ 2.7 KB)
 //   logits       const float* [B, V]  (penalised) logits to choose from, fp32
-//   raw_logits   const float* [B, V]  logits as the model produced them, for the logprob (may equal logits)
+//   raw_logits   const float* [B, V]  logits as the model produced them, for the logprob (may equal logits);
+//                                     only raw[id] is read (the rest comes from the partials)
+//   partials     const SamplePartial* [B, C] from sample_partials over the same logits, temperature and
+//                                     (when out_logprobs is not null) raw_logits
 //   temperature  const float* [B]     <= 0: greedy
 //   top_k        const int*   [B]     0 (or >= V): all
 //   top_p        const float* [B]     >= 1: all
@@ -60,6 +94,14 @@
 #include <limits.h>
 
 #include "common.cuh"
+#include "vec.cuh"
+
+/** One (row, chunk) of sample_partials' output; see the header. */
+struct __align__(16) SamplePartial {
+    unsigned long long key; // largest greedy key (greedy row) or sort key (random row) of the chunk
+    float raw_max;          // max of the chunk's raw logits (NaN ignored), -inf if none
+    float raw_sum;          // Σ exp(raw − (raw_max, or 0 when raw_max = −inf)) over the chunk
+};
 
 namespace {
 
@@ -67,6 +109,16 @@ constexpr int THREADS = 1024;
 constexpr int WARPS = THREADS / rs::WARP;
 constexpr int BINS = 256;
 constexpr float MASS_ONE = 1099511627776.0f; // 2^40: fixed-point unit of probability mass
+
+constexpr int PART_THREADS = 256;
+constexpr int PART_WARPS = PART_THREADS / rs::WARP;
+constexpr int CHUNK = 2048;                             // logits per sample_partials block (C = ceil(V / CHUNK))
+constexpr int CHUNK_VECS = CHUNK / (4 * PART_THREADS);  // float4 loads per thread
+static_assert(CHUNK % (4 * PART_THREADS) == 0, "a chunk is whole float4 rounds of the block");
+
+__device__ __forceinline__ int num_chunks(int vocab) {
+    return (vocab + CHUNK - 1) / CHUNK;
+}
 
 /** Float bits mapped so that unsigned order = float order (−0 folded into +0; NaN above +inf). */
 __device__ __forceinline__ unsigned ordered_bits(float f) {
@@ -81,6 +133,29 @@ __device__ __forceinline__ unsigned long long sort_key(float logit, int id) {
 
 __device__ __forceinline__ int key_id(unsigned long long key) {
     return (int) (0xffffffffu - (unsigned) (key & 0xffffffffu));
+}
+
+/**
+ * Sampler.argmax's order as one key (the largest key wins): value rank, then the lowest id. A NaN ranks below
+ * everything except at id 0, where it ranks above everything (the sequential loop never leaves a NaN it
+ * starts on).
+ */
+__device__ __forceinline__ unsigned long long greedy_key(float v, int id) {
+    const unsigned rank = v != v ? (id == 0 ? 0xffffffffu : 0u) : ordered_bits(v);
+    return ((unsigned long long) rank << 32) | (unsigned long long) (0xffffffffu - (unsigned) id);
+}
+
+__device__ __forceinline__ unsigned long long max_u64(unsigned long long a, unsigned long long b) {
+    return a > b ? a : b;
+}
+
+/** 4 floats from a 16-byte aligned address, through the read-only path. */
+__device__ __forceinline__ void load4(const float *p, float (&f)[4]) {
+    const rs::vec16 v = rs::load16(p);
+    f[0] = __uint_as_float(v.x);
+    f[1] = __uint_as_float(v.y);
+    f[2] = __uint_as_float(v.z);
+    f[3] = __uint_as_float(v.w);
 }
 
 /** Block-wide max of 64-bit keys (every thread gets it). scratch: WARPS entries. */
@@ -201,11 +276,140 @@ __device__ unsigned long long radix_select(SelectSmem &sm, const float *__restri
 
 } // namespace
 
+extern "C" __global__ void __launch_bounds__(PART_THREADS)
+sample_partials(const float *__restrict__ logits, const float *__restrict__ raw_logits, const float *__restrict__ temperature,
+                SamplePartial *__restrict__ partials, int rows, int vocab) {
+    __shared__ unsigned long long red_key[PART_WARPS];
+    __shared__ float red_max[PART_WARPS];
+    __shared__ double red_sum[PART_WARPS];
+
+    const int c = blockIdx.x;
+    const int b = blockIdx.y;
+    const int lo = c * CHUNK;
+    if (b >= rows || lo >= vocab) {
+        return;
+    }
+    const int hi = min(lo + CHUNK, vocab);
+    const int tid = threadIdx.x;
+    const int lane = tid % rs::WARP;
+    const int warp = tid / rs::WARP;
+    const float *row = logits + (long long) b * vocab;                                        // (V)
+    const float *raw = raw_logits == nullptr ? nullptr : raw_logits + (long long) b * vocab; // (V) or null
+    const bool same = raw == row;
+    const bool greedy = !(temperature[b] > 0.f);
+
+    // [lo, a): scalar head up to the first 16-byte aligned logit; [a, tail): nvec float4; [tail, hi): scalar tail
+    const int head = min(hi - lo, (int) ((0u - (unsigned) (reinterpret_cast<uintptr_t>(row + lo) >> 2)) & 3u));
+    const int a = lo + head;
+    const int nvec = (hi - a) / 4; // <= CHUNK_VECS · PART_THREADS
+    const int tail = a + 4 * nvec;
+    const int nscalar = head + (hi - tail); // <= 6
+    // raw shares logits' 16-byte phase (the usual case: the same buffer, or two buffers of the same shape)
+    const bool raw_vec = raw != nullptr && ((reinterpret_cast<uintptr_t>(raw) - reinterpret_cast<uintptr_t>(row)) & 15u) == 0;
+
+    unsigned long long best = 0;
+    float rv[4 * CHUNK_VECS + 1]; // this thread's raw logits; −inf where it has none (exp(−inf − s) adds 0)
+#pragma unroll
+    for (int k = 0; k < CHUNK_VECS; k++) {
+        const int j = tid + k * PART_THREADS;
+        float x[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        float r[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        if (j < nvec) {
+            const int i = a + 4 * j;
+            load4(row + i, x);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                best = max_u64(best, greedy ? greedy_key(x[e], i + e) : sort_key(x[e], i + e));
+            }
+            if (same) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    r[e] = x[e];
+                }
+            } else if (raw_vec) {
+                load4(raw + i, r);
+            } else if (raw != nullptr) {
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    r[e] = raw[i + e];
+                }
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            rv[4 * k + e] = r[e];
+        }
+    }
+    rv[4 * CHUNK_VECS] = -INFINITY;
+    if (tid < nscalar) {
+        const int i = tid < head ? lo + tid : tail + (tid - head);
+        const float x = row[i];
+        best = max_u64(best, greedy ? greedy_key(x, i) : sort_key(x, i));
+        if (raw != nullptr) {
+            rv[4 * CHUNK_VECS] = same ? x : raw[i];
+        }
+    }
+    float mx = -INFINITY;
+#pragma unroll
+    for (int e = 0; e < 4 * CHUNK_VECS + 1; e++) {
+        mx = fmaxf(mx, rv[e]);
+    }
+
+    // block max of the key and of the raw logits (fixed tree order; max is order-free anyway)
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) {
+        best = max_u64(best, __shfl_xor_sync(rs::FULL_MASK, best, m));
+        mx = fmaxf(mx, __shfl_xor_sync(rs::FULL_MASK, mx, m));
+    }
+    if (lane == 0) {
+        red_key[warp] = best;
+        red_max[warp] = mx;
+    }
+    __syncthreads();
+    best = red_key[0];
+    mx = red_max[0];
+    for (int w = 1; w < PART_WARPS; w++) {
+        best = max_u64(best, red_key[w]);
+        mx = fmaxf(mx, red_max[w]);
+    }
+    SamplePartial *out = partials + (long long) b * num_chunks(vocab) + c; // (row b, chunk c)
+    if (raw == nullptr) {
+        if (tid == 0) {
+            out->key = best;
+        }
+        return;
+    }
+
+    // Σ exp(raw − s) over the chunk, in double per thread, then a fixed tree (deterministic)
+    const float shift = mx == -INFINITY ? 0.f : mx;
+    double sum = 0.0;
+#pragma unroll
+    for (int e = 0; e < 4 * CHUNK_VECS + 1; e++) {
+        sum += (double) expf(rv[e] - shift);
+    }
+    sum = rs::warp_sum(sum);
+    if (lane == 0) {
+        red_sum[warp] = sum;
+    }
+    __syncthreads();
+    if (tid == 0) {
+        double total = 0.0;
+        for (int w = 0; w < PART_WARPS; w++) {
+            total += red_sum[w];
+        }
+        SamplePartial p;
+        p.key = best;
+        p.raw_max = mx;
+        p.raw_sum = (float) total;
+        *out = p;
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS)
-sample_tokens(const float *__restrict__ logits, const float *__restrict__ raw_logits, const float *__restrict__ temperature,
-              const int *__restrict__ top_k, const float *__restrict__ top_p, const float *__restrict__ min_p,
-              const unsigned long long *__restrict__ seeds, const unsigned long long *__restrict__ steps, int *__restrict__ out_ids,
-              float *__restrict__ out_logprobs, int rows, int vocab) {
+sample_tokens(const float *__restrict__ logits, const float *__restrict__ raw_logits, const SamplePartial *__restrict__ partials,
+              const float *__restrict__ temperature, const int *__restrict__ top_k, const float *__restrict__ top_p,
+              const float *__restrict__ min_p, const unsigned long long *__restrict__ seeds, const unsigned long long *__restrict__ steps,
+              int *__restrict__ out_ids, float *__restrict__ out_logprobs, int rows, int vocab) {
     __shared__ SelectSmem sm;
     __shared__ unsigned long long red_u64[WARPS];
     __shared__ float red_f[WARPS];
@@ -217,33 +421,28 @@ sample_tokens(const float *__restrict__ logits, const float *__restrict__ raw_lo
     }
     const int tid = threadIdx.x;
     const float *row = logits + (long long) b * vocab; // (V)
+    const int chunks = num_chunks(vocab);
+    const SamplePartial *part = partials + (long long) b * chunks; // (C)
     const float temp = temperature[b];
     int chosen;
 
+    // the row's largest key from its chunks' partials: the greedy key for a greedy row (Sampler.argmax), the
+    // sort key (the first candidate) for a random row
+    unsigned long long best = 0;
+    for (int c = tid; c < chunks; c += THREADS) {
+        best = max_u64(best, part[c].key);
+    }
+    const unsigned long long first_key = block_max_u64(best, red_u64);
+
     if (!(temp > 0.f)) {
-        // greedy: Sampler.argmax. Key = (value rank, lowest id); a NaN ranks below everything except at id 0,
-        // where it ranks above everything (the sequential loop never leaves a NaN it starts on).
-        unsigned long long best = 0;
-        for (int i = tid; i < vocab; i += THREADS) {
-            const float v = row[i];
-            const unsigned rank = v != v ? (i == 0 ? 0xffffffffu : 0u) : ordered_bits(v);
-            const unsigned long long key = ((unsigned long long) rank << 32) | (0xffffffffu - (unsigned) i);
-            best = key > best ? key : best;
-        }
-        chosen = key_id(block_max_u64(best, red_u64));
+        chosen = key_id(first_key);
     } else {
         const float inv_temp = 1.f / temp;
         const int k = top_k[b];
         const float p = top_p[b];
         const float mp = min_p[b];
 
-        // the first candidate and z_max = its logit / T
-        unsigned long long best = 0;
-        for (int i = tid; i < vocab; i += THREADS) {
-            const unsigned long long key = sort_key(row[i], i);
-            best = key > best ? key : best;
-        }
-        const unsigned long long first_key = block_max_u64(best, red_u64);
+        // z_max = the first candidate's logit / T
         const float z_max = row[key_id(first_key)] * inv_temp;
 
         // top-k: candidates with key >= the k-th key
@@ -307,17 +506,20 @@ sample_tokens(const float *__restrict__ logits, const float *__restrict__ raw_lo
         chosen = bi == INT_MAX ? key_id(first_key) : bi;
     }
 
-    // logprob of the chosen id under the raw logits: raw[id] − (max + log Σ exp(raw − max))
+    // logprob of the chosen id under the raw logits: raw[id] − (M + log Σ exp(raw − M)), the sum merged from
+    // the chunks' (raw_max, raw_sum): Σ_c raw_sum_c · exp(s_c − M), s_c = raw_max_c or 0 when that is −inf
     if (out_logprobs != nullptr) {
-        const float *raw = raw_logits + (long long) b * vocab;
+        const float *raw = raw_logits + (long long) b * vocab; // (V)
         float mx = -INFINITY;
-        for (int i = tid; i < vocab; i += THREADS) {
-            mx = fmaxf(mx, raw[i]);
+        for (int c = tid; c < chunks; c += THREADS) {
+            mx = fmaxf(mx, part[c].raw_max);
         }
         mx = rs::block_max(mx, red_f);
         double sum = 0.0;
-        for (int i = tid; i < vocab; i += THREADS) {
-            sum += (double) expf(raw[i] - mx);
+        for (int c = tid; c < chunks; c += THREADS) {
+            const float cm = part[c].raw_max;
+            const float shift = cm == -INFINITY ? 0.f : cm;
+            sum += (double) part[c].raw_sum * exp((double) shift - (double) mx);
         }
         sum = rs::warp_sum(sum);
         __syncthreads();

@@ -486,7 +486,7 @@ public final class CudaRunner implements StepRunner {
         head(a, in, n, t);
         mark(Op.SAMPLE);
         sample.sample(stream, a.logits, a.logits, in.temperature, in.topK, in.topP, in.minP, in.seeds, in.steps, a.sampledIds, a.sampledLogprobs,
-                n, config.vocabSize());
+                a.samplePartials, n, config.vocabSize());
     }
 
     /** Embedding and every decoder layer over the step's T rows: the residual stream ends in {@code a.x}. */
@@ -984,6 +984,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer xLast;      // (N, D) fp32
         final DeviceBuffer hLast;      // (N, D) bf16
         final DeviceBuffer logits;     // (N, V) fp32
+        final DeviceBuffer samplePartials; // (N, C) sampling partials, C = ceil(V / 2048): key uint64, raw max fp32, raw Σ exp fp32 (Sample)
         final DeviceBuffer sampled;    // (2·N) words: sampled ids int32 [0, N), their logprobs fp32 [N, 2·N)
         final DeviceBuffer sampledIds; // (N) int32, a slice of sampled
         final DeviceBuffer sampledLogprobs; // (N) fp32, a slice of sampled
@@ -1018,6 +1019,7 @@ public final class CudaRunner implements StepRunner {
             xLast = alloc(device, 4 * n * d);
             hLast = alloc(device, 2 * n * d);
             logits = alloc(device, 4 * n * c.vocabSize());
+            samplePartials = alloc(device, Sample.workspaceBytes(seqs, c.vocabSize()));
             sampled = alloc(device, 8 * n);
             sampledIds = sampled.slice(0, 4 * n);
             sampledLogprobs = sampled.slice(4 * n, 4 * n);

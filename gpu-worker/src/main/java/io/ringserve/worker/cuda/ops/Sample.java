@@ -15,20 +15,44 @@ import jcuda.driver.CUstream;
  * {@link #applyPenalties} and {@link #countTokens} are Sampler.Penalties on per-sequence token tables kept on
  * the device.
  *
- * <p>Legend: B = rows, V = vocab, S = rows of the penalty tables (sequence slots).
+ * <p>Two launches per {@link #sample}: {@code sample_partials} reads each row once over {@link #chunks} blocks
+ * (16-byte loads) and leaves per (row, chunk) the largest greedy or sort key and the raw logits' max and
+ * Σ exp in the workspace; {@code sample_tokens} merges them (a greedy row never scans its logits in one block)
+ * and runs the random rows' truncations. The chunk count depends on the vocab only, so graphs keep working and
+ * results do not depend on the batch.
+ *
+ * <p>Legend: B = rows, V = vocab, C = {@link #chunks}(V), S = rows of the penalty tables (sequence slots).
  */
 public final class Sample {
     private static final int THREADS = 1024;
+    private static final int PARTIAL_THREADS = 256;
     private static final int ELEMENTWISE = 256;
+    /** Logits per sample_partials block (sample.cu's CHUNK). */
+    static final int CHUNK = 2048;
+    /** Bytes of one partial (sample.cu's SamplePartial: key uint64, raw max fp32, raw Σ exp fp32). */
+    private static final int PARTIAL_BYTES = 16;
+    private final Kernel partials;
     private final Kernel sample;
     private final Kernel penalties;
     private final Kernel count;
 
     public Sample(CudaDevice device) {
         var m = device.module("sample");
+        this.partials = m.kernel("sample_partials");
         this.sample = m.kernel("sample_tokens");
         this.penalties = m.kernel("apply_penalties");
         this.count = m.kernel("count_tokens");
+    }
+
+    /** C: the chunks of {@link #CHUNK} logits a row is split into (77 for V = 157184). */
+    public static int chunks(int vocab) {
+        Shapes.positive("sample_partials", "vocab", vocab);
+        return Shapes.ceilDiv(vocab, CHUNK);
+    }
+
+    /** Bytes of the workspace {@link #sample} needs: (B, C) partials of 16 bytes. */
+    public static long workspaceBytes(int rows, int vocab) {
+        return (long) PARTIAL_BYTES * rows * chunks(vocab);
     }
 
     /**
@@ -42,12 +66,17 @@ public final class Sample {
      * @param steps       (B) uint64 RNG counter per row: a new value for every draw of a sequence
      * @param outIds      (B) int32 sampled ids
      * @param outLogprobs (B) fp32 {@code raw[id] − logsumexp(raw)}, or null
+     * @param workspace   (B, C) partials: at least {@link #workspaceBytes} bytes, 16-byte aligned
      */
     public void sample(CUstream s, DeviceBuffer logits, DeviceBuffer rawLogits, DeviceBuffer temperature, DeviceBuffer topK, DeviceBuffer topP,
-                       DeviceBuffer minP, DeviceBuffer seeds, DeviceBuffer steps, DeviceBuffer outIds, DeviceBuffer outLogprobs, int rows, int vocab) {
+                       DeviceBuffer minP, DeviceBuffer seeds, DeviceBuffer steps, DeviceBuffer outIds, DeviceBuffer outLogprobs, DeviceBuffer workspace,
+                       int rows, int vocab) {
         String op = "sample_tokens";
         Shapes.positive(op, "rows", rows);
         Shapes.positive(op, "vocab", vocab);
+        if (rows > 65535) {
+            throw new IllegalArgumentException(op + ": at most 65535 rows, got " + rows);
+        }
         Shapes.require(op, "logits", logits, 4L * rows * vocab);
         Shapes.require(op, "rawLogits", rawLogits, 4L * rows * vocab);
         Shapes.require(op, "temperature", temperature, 4L * rows);
@@ -60,7 +89,14 @@ public final class Sample {
         if (outLogprobs != null) {
             Shapes.require(op, "outLogprobs", outLogprobs, 4L * rows);
         }
-        sample.launch(s, rows, THREADS, 0, logits, rawLogits, temperature, topK, topP, minP, seeds, steps, outIds, outLogprobs, rows, vocab);
+        Shapes.require(op, "workspace", workspace, workspaceBytes(rows, vocab));
+        if (!workspace.aligned(16)) {
+            throw new IllegalArgumentException(op + ": the workspace must be 16-byte aligned");
+        }
+        // the raw logits' partials only when a logprob is wanted
+        partials.launch(s, chunks(vocab), rows, 1, PARTIAL_THREADS, 1, 1, 0, new Object[] {logits, outLogprobs != null ? rawLogits : null, temperature,
+                workspace, rows, vocab});
+        sample.launch(s, rows, THREADS, 0, logits, rawLogits, workspace, temperature, topK, topP, minP, seeds, steps, outIds, outLogprobs, rows, vocab);
     }
 
     /**

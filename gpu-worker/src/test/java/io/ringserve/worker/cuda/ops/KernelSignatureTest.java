@@ -257,8 +257,9 @@ class KernelSignatureTest {
             calls.add(new Call("Sample.sample, " + (logprobs ? "logprobs" : "no logprobs"), f -> {
                 int rows = f.d.seqs();
                 DeviceBuffer logits = f.f32(rows, f.d.vocab());
+                // sample_partials over (C, B) blocks, then sample_tokens merging its (B, C) partials
                 new Sample(f.device).sample(f.s, logits, logits, f.f32(rows), f.i32(rows), f.f32(rows), f.f32(rows), f.u64(rows), f.u64(rows), f.i32(rows),
-                        logprobs ? f.f32(rows) : null, rows, f.d.vocab());
+                        logprobs ? f.f32(rows) : null, f.recorder.alloc(Sample.workspaceBytes(rows, f.d.vocab())), rows, f.d.vocab());
             }));
         }
         calls.add(new Call("Sample.applyPenalties", f -> {

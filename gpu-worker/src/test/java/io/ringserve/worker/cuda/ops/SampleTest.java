@@ -1,6 +1,7 @@
 package io.ringserve.worker.cuda.ops;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.ringserve.model.sampling.SamplingParams;
@@ -16,7 +17,11 @@ import java.util.SplittableRandom;
  * sample.cu against engine.Sampler: greedy ids exactly as Sampler.argmax (ties, NaN, −0.0, the real vocab size);
  * random draws only inside the set Sampler.Random keeps (top-k, top-p, min-p in its order, computed here from
  * Sampler.descendingOrder as Random does) and with its renormalised frequencies; the same seed and step give the
- * same token; penalties as Sampler.Penalties (through Sampler.Greedy, which applies them in place).
+ * same token; penalties as Sampler.Penalties (through Sampler.Greedy, which applies them in place). Greedy ids and
+ * logprobs go through sample_partials' chunks of {@link Sample#CHUNK} logits: ties, NaN and infinities across chunk
+ * boundaries, a vocab that is neither a multiple of the chunk nor of 4 (rows at every 16-byte phase), misaligned
+ * logits and raw logits. Logprobs: within 1e-5 of Logprobs.logSumExp's (fp32 rounding of the chunked sum), NaN
+ * exactly where the host's is NaN.
  */
 class SampleTest extends GpuTestSupport {
     private static final int VOCAB = 157184;
@@ -50,6 +55,108 @@ class SampleTest extends GpuTestSupport {
         int[] finite = {0, 4, 5, 6};
         for (int b : finite) {
             assertClose("greedy logprob row " + b, new float[] {expectedLogprob[b]}, new float[] {logprobs[b]}, 1e-5, 1e-4);
+        }
+    }
+
+    @GpuTest
+    void greedyAndLogprobsAcrossChunkBoundaries() {
+        Sample op = new Sample(device());
+        int chunk = Sample.CHUNK;
+        int vocab = 3 * chunk + 3; // 4 chunks, the last of 3 logits; odd, so the rows start at every 16-byte phase
+        int rows = 10;
+        float[] raw = new float[rows * vocab];
+        SplittableRandom r = new SplittableRandom(17);
+        for (int i = 0; i < raw.length; i++) {
+            raw[i] = Math.round(r.nextGaussian() * 6) / 2f; // many exact ties
+        }
+        setRow(raw, vocab, 0, chunk + 7, 50f);
+        setRow(raw, vocab, 0, 3 * chunk + 1, 50f);              // row 0: a tie in chunks 1 and 3: the lower id
+        setRow(raw, vocab, 1, chunk - 1, 50f);
+        setRow(raw, vocab, 1, chunk, 50f);                      // row 1: a tie on both sides of a boundary
+        setRow(raw, vocab, 2, vocab - 1, 50f);
+        setRow(raw, vocab, 2, 2 * chunk, 50f);                  // row 2: the tail chunk ties the first of chunk 2
+        setRow(raw, vocab, 3, 0, Float.NaN);
+        setRow(raw, vocab, 3, 2 * chunk + 5, 1e30f);            // row 3: NaN at id 0 wins
+        setRow(raw, vocab, 4, chunk, Float.NaN);
+        setRow(raw, vocab, 4, vocab - 1, Float.NaN);
+        setRow(raw, vocab, 4, 2 * chunk + 9, 40f);              // row 4: NaN elsewhere never wins
+        Arrays.fill(raw, 5 * vocab, 6 * vocab, Float.NEGATIVE_INFINITY); // row 5: all -inf: id 0, logprob NaN
+        Arrays.fill(raw, 6 * vocab + chunk, 6 * vocab + 2 * chunk, Float.NEGATIVE_INFINITY); // row 6: chunk 1 all -inf
+        setRow(raw, vocab, 7, 3000, Float.POSITIVE_INFINITY);
+        setRow(raw, vocab, 7, 5000, Float.POSITIVE_INFINITY);   // row 7: +inf twice: the lower id, logprob NaN
+        Arrays.fill(raw, 8 * vocab, 9 * vocab, -3f);
+        setRow(raw, vocab, 8, chunk + 2, -0.0f);
+        setRow(raw, vocab, 8, 2 * chunk + 2, 0.0f);             // row 8: -0.0 ties 0.0 across chunks
+        setRow(raw, vocab, 9, vocab - 2, 1e4f);                 // row 9: the tail chunk's max, a huge logprob gap
+        // the logits chosen from: the raw ones, shifted in a way that moves some argmaxes (penalties would)
+        float[] logits = raw.clone();
+        for (int b = 0; b < rows; b++) {
+            logits[b * vocab + 2 * chunk + 100] += b == 6 ? 100f : 0f; // row 6 picks from the logits, scores by raw
+        }
+        int[] expected = new int[rows];
+        float[] expectedLogprob = new float[rows];
+        for (int b = 0; b < rows; b++) {
+            float[] row = Arrays.copyOfRange(logits, b * vocab, (b + 1) * vocab);
+            float[] rawRow = Arrays.copyOfRange(raw, b * vocab, (b + 1) * vocab);
+            expected[b] = Sampler.argmax(row);
+            expectedLogprob[b] = (float) (rawRow[expected[b]] - Logprobs.logSumExp(rawRow));
+        }
+        assertEquals(chunk + 7, expected[0]);
+        assertEquals(chunk - 1, expected[1]);
+        assertEquals(2 * chunk, expected[2]);
+        assertEquals(0, expected[3]);
+        assertEquals(2 * chunk + 9, expected[4]);
+        assertEquals(2 * chunk + 100, expected[6]);
+        assertEquals(3000, expected[7]);
+        assertEquals(chunk + 2, expected[8]);
+        assertEquals(vocab - 2, expected[9]);
+        float[] zeros = new float[rows];
+        int[] ids = new int[rows];
+        // logits == raw logits (the unshifted ones), aligned base
+        float[] lp = run(op, raw, rows, vocab, zeros, new int[rows], filled(rows, 1f), zeros, 1, 0, ids);
+        int[] sameExpected = new int[rows];
+        float[] sameLogprob = new float[rows];
+        for (int b = 0; b < rows; b++) {
+            float[] row = Arrays.copyOfRange(raw, b * vocab, (b + 1) * vocab);
+            sameExpected[b] = Sampler.argmax(row);
+            sameLogprob[b] = (float) (row[sameExpected[b]] - Logprobs.logSumExp(row));
+        }
+        assertArrayEquals(sameExpected, ids, "greedy ids, logits = raw logits");
+        assertLogprobs("logits = raw logits", sameLogprob, lp);
+        // separate logits and raw logits, both misaligned (4 and 8 bytes past a 16-byte boundary, different phases),
+        // with and without logprobs
+        for (boolean withLogprobs : new boolean[] {true, false}) {
+            float[] paddedLogits = new float[2 + logits.length];
+            System.arraycopy(logits, 0, paddedLogits, 2, logits.length);
+            float[] paddedRaw = new float[1 + raw.length];
+            System.arraycopy(raw, 0, paddedRaw, 1, raw.length);
+            try (DeviceBuffer dl = upload(paddedLogits); DeviceBuffer dr = upload(paddedRaw); DeviceBuffer t = upload(zeros);
+                 DeviceBuffer k = upload(new int[rows]); DeviceBuffer p = upload(filled(rows, 1f)); DeviceBuffer m = upload(zeros);
+                 DeviceBuffer ds = upload(new int[2 * rows]); DeviceBuffer dst = upload(new int[2 * rows]); DeviceBuffer dIds = poisoned(4L * rows);
+                 DeviceBuffer dLp = poisoned(4L * rows); DeviceBuffer ws = poisoned(Sample.workspaceBytes(rows, vocab))) {
+                op.sample(device().stream(), dl.slice(8, 4L * rows * vocab), dr.slice(4, 4L * rows * vocab), t, k, p, m, ds, dst, dIds,
+                        withLogprobs ? dLp : null, ws, rows, vocab);
+                dIds.copyToHost(ids);
+                assertArrayEquals(expected, ids, "greedy ids, misaligned logits and raw logits, logprobs " + withLogprobs);
+                if (withLogprobs) {
+                    assertLogprobs("misaligned logits and raw logits", expectedLogprob, downloadFloats(dLp, rows));
+                }
+            }
+        }
+    }
+
+    private static void setRow(float[] a, int vocab, int row, int id, float v) {
+        a[row * vocab + id] = v;
+    }
+
+    /** Within 1e-5 (abs) of the host's logprob where it is finite, NaN where it is NaN. */
+    private static void assertLogprobs(String what, float[] expected, float[] actual) {
+        for (int b = 0; b < expected.length; b++) {
+            if (Float.isNaN(expected[b])) {
+                assertTrue(Float.isNaN(actual[b]), what + ": row " + b + " logprob " + actual[b] + ", expected NaN");
+            } else {
+                assertClose(what + ": logprob row " + b, new float[] {expected[b]}, new float[] {actual[b]}, 1e-5, 1e-5);
+            }
         }
     }
 
@@ -178,8 +285,8 @@ class SampleTest extends GpuTestSupport {
         }
         try (DeviceBuffer dl = upload(logits); DeviceBuffer t = upload(temperature); DeviceBuffer k = upload(topK); DeviceBuffer p = upload(topP);
              DeviceBuffer m = upload(minP); DeviceBuffer ds = upload(seeds); DeviceBuffer dst = upload(steps); DeviceBuffer ids = poisoned(4L * rows);
-             DeviceBuffer lp = poisoned(4L * rows)) {
-            op.sample(device().stream(), dl, dl, t, k, p, m, ds, dst, ids, lp, rows, vocab);
+             DeviceBuffer lp = poisoned(4L * rows); DeviceBuffer ws = poisoned(Sample.workspaceBytes(rows, vocab))) {
+            op.sample(device().stream(), dl, dl, t, k, p, m, ds, dst, ids, lp, ws, rows, vocab);
             ids.copyToHost(outIds);
             return downloadFloats(lp, rows);
         }
