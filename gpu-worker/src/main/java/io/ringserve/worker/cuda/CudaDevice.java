@@ -52,6 +52,8 @@ public final class CudaDevice implements AutoCloseable {
     private final List<CUstream> streams = new ArrayList<>();
     private final Map<String, CudaModule> modules = new HashMap<>();
     private final Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** What a {@link #driverless} device reports as its memory, all free: an 80 GB H100's. */
+    static final long DRIVERLESS_MEMORY = 80L << 30;
     /** Null for a real device; a {@link #driverless} device's kernels launch into it. */
     private final Kernel.Launcher launcher;
     private boolean closed;
@@ -94,9 +96,11 @@ public final class CudaDevice implements AutoCloseable {
      * driver: {@link #module} loads no image and its kernels hand every launch to {@code launcher} (after a real
      * launch's checks) instead of {@code cuLaunchKernel}; {@link #alloc} returns buffers that carry their size
      * but own no memory (a null device address, never dereferenced; they may be sliced, and closing one frees
-     * nothing); {@link #stream()} is a stream object the driver never created; {@link #close()} only marks the
-     * device closed. Every other method (copies and fills of its buffers included) needs the driver and must not
-     * be called.
+     * nothing); their copies and fills do nothing (a copy to the host leaves the array as it was);
+     * {@link #stream()} and {@link #newStream()} are stream objects the driver never created; {@link #makeCurrent},
+     * {@link #synchronize} and {@link #close()} do nothing more than check or mark the device open; the memory is
+     * {@link #DRIVERLESS_MEMORY}, all free. So a {@code CudaRunner} without graphs and dual streams can run whole
+     * steps on it, its launches recorded. Anything else (events, graphs, pinned memory) needs the driver.
      */
     static CudaDevice driverless(Kernel.Launcher launcher) {
         if (launcher == null) {
@@ -117,7 +121,9 @@ public final class CudaDevice implements AutoCloseable {
     /** Makes this device's context current on the calling thread (contexts are per thread). */
     public void makeCurrent() {
         checkOpen();
-        cuCtxSetCurrent(context);
+        if (launcher == null) {
+            cuCtxSetCurrent(context);
+        }
     }
 
     /** The compute stream: kernels, and the copies of {@link DeviceBuffer}'s synchronous methods. */
@@ -129,7 +135,9 @@ public final class CudaDevice implements AutoCloseable {
     public synchronized CUstream newStream() {
         checkOpen();
         CUstream s = new CUstream();
-        cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        if (launcher == null) {
+            cuStreamCreate(s, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        }
         streams.add(s);
         return s;
     }
@@ -140,7 +148,9 @@ public final class CudaDevice implements AutoCloseable {
         if (!streams.remove(s)) {
             throw new IllegalArgumentException("not a stream of this device's newStream()");
         }
-        cuStreamDestroy(s);
+        if (launcher == null) {
+            cuStreamDestroy(s);
+        }
     }
 
     /**
@@ -201,11 +211,16 @@ public final class CudaDevice implements AutoCloseable {
     /** Waits until every stream of this device has finished its queued work. */
     public void synchronize() {
         checkOpen();
-        cuCtxSynchronize();
+        if (launcher == null) {
+            cuCtxSynchronize();
+        }
     }
 
-    /** Device memory not in use, in bytes, as the driver reports it now. */
+    /** Device memory not in use, in bytes, as the driver reports it now (a driverless device: all of it). */
     public long freeMemory() {
+        if (launcher != null) {
+            return DRIVERLESS_MEMORY;
+        }
         long[] free = new long[1];
         long[] total = new long[1];
         cuMemGetInfo(free, total);
@@ -214,6 +229,9 @@ public final class CudaDevice implements AutoCloseable {
 
     /** The device's memory in bytes. */
     public long totalMemory() {
+        if (launcher != null) {
+            return DRIVERLESS_MEMORY;
+        }
         long[] free = new long[1];
         long[] total = new long[1];
         cuMemGetInfo(free, total);

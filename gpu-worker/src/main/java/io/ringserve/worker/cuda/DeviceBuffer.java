@@ -77,23 +77,23 @@ public final class DeviceBuffer implements AutoCloseable {
 
     public void copyFromHost(float[] src) {
         copyFromHostAsync(src, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyFromHost(int[] src) {
         copyFromHostAsync(src, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     /** @param src bf16 bit patterns, or any 16-bit data */
     public void copyFromHost(short[] src) {
         copyFromHostAsync(src, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyFromHost(byte[] src) {
         copyFromHostAsync(src, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyFromHostAsync(float[] src, CUstream s) {
@@ -115,7 +115,7 @@ public final class DeviceBuffer implements AutoCloseable {
     private void toDevice(Pointer host, long n, CUstream s) {
         checkLive();
         checkSize(n, "copy from the host");
-        if (n > 0) {
+        if (n > 0 && !device.driverless()) {
             cuMemcpyHtoDAsync(ptr, host, n, s);
         }
     }
@@ -125,22 +125,22 @@ public final class DeviceBuffer implements AutoCloseable {
     /** Fills {@code dst} from the start of this buffer, after the compute stream's queued work. */
     public void copyToHost(float[] dst) {
         copyToHostAsync(dst, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyToHost(int[] dst) {
         copyToHostAsync(dst, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyToHost(short[] dst) {
         copyToHostAsync(dst, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyToHost(byte[] dst) {
         copyToHostAsync(dst, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void copyToHostAsync(float[] dst, CUstream s) {
@@ -162,7 +162,7 @@ public final class DeviceBuffer implements AutoCloseable {
     private void toHost(Pointer host, long n, CUstream s) {
         checkLive();
         checkSize(n, "copy to the host");
-        if (n > 0) {
+        if (n > 0 && !device.driverless()) { // driverless: dst keeps what it held
             cuMemcpyDtoHAsync(host, ptr, n, s);
         }
     }
@@ -172,12 +172,21 @@ public final class DeviceBuffer implements AutoCloseable {
     /** Sets every byte to {@code value} and waits (e.g. 0xFF makes every float and bf16 a NaN). */
     public void fill(byte value) {
         fillAsync(value, device.stream());
-        cuStreamSynchronize(device.stream());
+        await();
     }
 
     public void fillAsync(byte value, CUstream s) {
         checkLive();
-        cuMemsetD8Async(ptr, value, bytes, s);
+        if (!device.driverless()) {
+            cuMemsetD8Async(ptr, value, bytes, s);
+        }
+    }
+
+    /** Waits for the compute stream (the synchronous copies and fills); nothing to wait for on a driverless device. */
+    private void await() {
+        if (!device.driverless()) {
+            cuStreamSynchronize(device.stream());
+        }
     }
 
     private void checkSize(long n, String what) {

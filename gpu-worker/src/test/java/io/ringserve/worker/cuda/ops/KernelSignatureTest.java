@@ -290,7 +290,7 @@ class KernelSignatureTest {
      * The build's PTX by kernel file; skips the calling test (never fails it) when the build has no kernels. Checked
      * in each test rather than once for the class so that the skip and its reason show in the test report.
      */
-    private static synchronized Map<String, PtxKernels> ptx() throws IOException {
+    static synchronized Map<String, PtxKernels> ptx() throws IOException {
         if (cached == null) {
             cached = readPtx();
         }
