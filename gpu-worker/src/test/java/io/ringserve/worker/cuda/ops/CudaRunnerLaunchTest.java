@@ -32,7 +32,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * signature as in {@link KernelSignatureTest}. The steps cover each path a shape selects: prefill chunks of 1 001
  * tokens (tensor-core experts, matmul, prefill attention), 100 and 8 tokens (CUDA-core grouped experts; gemv with
  * SiLU·mul fused), decode at 1, 7 (gemv), 33 (one-pass attention, matmul) and 64 sequences, a row sampled on the host
- * (penalties). What it cannot see: any value (the buffers hold no memory) and the graph and dual-stream paths.
+ * (penalties), and the CLI's {@code logits} (all rows, routes copied back). What it cannot see: any value (the buffers hold no memory) and the graph and dual-stream paths.
  */
 class CudaRunnerLaunchTest {
     private static final int BLOCK = 16;
@@ -58,6 +58,14 @@ class CudaRunnerLaunchTest {
                     problems.addAll(KernelSignatureTest.problems(ptx, l));
                 }
                 steps++;
+            }
+            // the CLI's logits command: one whole-prompt prefill, the routes copied back per layer
+            int[][][] routes = new int[config.numHiddenLayers()][][];
+            float[] logits = runner.logits(new int[] {1, 2, 3, 4, 5}, table(6), routes);
+            assertEquals(5L * config.vocabSize(), logits.length);
+            for (Launch l : r.take()) {
+                kernels.add(l.name());
+                problems.addAll(KernelSignatureTest.problems(ptx, l));
             }
             if (!problems.isEmpty()) {
                 fail(problems.size() + " problems in " + steps + " steps of " + preset + ":\n" + String.join("\n", problems.subList(0, Math.min(40, problems.size()))));
