@@ -7,9 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.ringserve.model.config.BailingMoeConfig;
+import io.ringserve.model.config.BailingMoeV2Config;
+import io.ringserve.model.config.ModelConfig;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.worker.cuda.CudaRunner.InputLayout;
 import io.ringserve.worker.cuda.CudaRunner.StepInputs;
+import io.ringserve.worker.cuda.ops.Gemv;
+import io.ringserve.worker.cuda.ops.MoeExperts;
 import io.ringserve.worker.engine.Sampler;
 import io.ringserve.worker.engine.StepRunner.Sampling;
 import io.ringserve.worker.engine.StepRunner.StepEntry;
@@ -20,6 +25,36 @@ import org.junit.jupiter.api.Test;
 
 /** The host side of the decode graphs, no GPU needed: bucket choice, padding of a step's inputs, packing them. */
 class DecodeGraphsTest {
+
+    /**
+     * A graph captured for a bucket replays what an eager step of N ≤ bucket sequences would run only if every
+     * kernel choice that depends on the row count lands the same way for N and for its bucket: gemv vs tiled
+     * matmul and the fused SiLU·mul (≤ 8), split-K vs one-pass decode attention (≤ 32), CUDA-core vs tensor-core
+     * routed experts. Each threshold is a power of two for that reason; this checks every N and cap up to 512.
+     */
+    @Test
+    void everyShapeDependentKernelChoiceAgreesBetweenAStepAndItsBucket() {
+        for (ModelConfig c : List.of(BailingMoeV2Config.ringMini20(), BailingMoeConfig.ringLite())) {
+            int k = c.numExpertsPerTok();
+            int e = c.numExperts();
+            for (int limit = 1; limit <= 512; limit++) {
+                for (int n = 1; n <= limit; n++) {
+                    int b = DecodeGraphs.bucket(n, limit);
+                    String at = c.getClass().getSimpleName() + " N=" + n + " bucket " + b;
+                    assertEquals(n <= Gemv.MAX_TOKENS, b <= Gemv.MAX_TOKENS, at + ": gemv");
+                    assertEquals(n <= CudaRunner.SPLIT_MAX_SEQS, b <= CudaRunner.SPLIT_MAX_SEQS, at + ": split-K attention");
+                    assertEquals(MoeExperts.tensorCores(n, k, e), MoeExperts.tensorCores(b, k, e), at + ": tensor-core experts");
+                }
+            }
+        }
+        // the thresholds themselves: groups average more than one 8-slot pass
+        assertFalse(MoeExperts.tensorCores(256, 8, 256));
+        assertTrue(MoeExperts.tensorCores(257, 8, 256));
+        assertFalse(MoeExperts.tensorCores(128, 6, 64)); // 8·64/6 = 85.3, rounded up to 128
+        assertTrue(MoeExperts.tensorCores(129, 6, 64));
+        assertTrue(MoeExperts.tensorCores(2, 8, 1));
+        assertFalse(MoeExperts.tensorCores(1, 8, 1));
+    }
     private static final int VOCAB = 1000;
     private static final int BLOCK = 16;
     private static final int MAX_BLOCKS = 5;

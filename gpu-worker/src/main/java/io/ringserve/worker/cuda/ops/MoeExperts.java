@@ -54,12 +54,15 @@ public final class MoeExperts {
     /**
      * Whether a step of {@code tokens} runs the routed experts on tensor cores ({@code moe_*_mma}: 64-slot tiles
      * per group, the activations rounded to bf16 before the down projection, as in the bf16 model): when the
-     * groups average more slots than one CUDA-core pass serves (T·K > 8·E, e.g. prefill chunks of 257+ tokens on
-     * Ring-mini-2.0). Smaller steps, decode among them, take the CUDA-core kernels, which move the weight bytes
-     * at a higher rate and keep fp32 activations.
+     * groups average more slots than one CUDA-core pass serves, T·K > 8·E, with the token threshold rounded up to
+     * a power of two (T > 256 on Ring-mini-2.0, T > 128 on Ring-lite) so that a decode step and its CUDA graph
+     * bucket (a power of two ≥ T, or the cap) always take the same path. Smaller steps, decode among them, take the
+     * CUDA-core kernels, which move the weight bytes at a higher rate and keep fp32 activations.
      */
     public static boolean tensorCores(int tokens, int topK, int experts) {
-        return (long) tokens * topK > (long) SLOTS * experts;
+        long least = ((long) SLOTS * experts + topK - 1) / topK; // tokens at which groups average one pass
+        long threshold = least <= 1 ? 1 : Long.highestOneBit(least - 1) << 1; // the power of two ≥ least
+        return tokens > threshold;
     }
 
     /**
