@@ -54,6 +54,8 @@ public final class CudaDevice implements AutoCloseable {
     private final Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
     /** What a {@link #driverless} device reports as its memory, all free: an 80 GB H100's. */
     static final long DRIVERLESS_MEMORY = 80L << 30;
+    /** A driverless device's buffers' bytes (what its freeMemory subtracts). */
+    private long driverlessInUse;
     /** Null for a real device; a {@link #driverless} device's kernels launch into it. */
     private final Kernel.Launcher launcher;
     private boolean closed;
@@ -99,8 +101,9 @@ public final class CudaDevice implements AutoCloseable {
      * nothing); their copies and fills do nothing (a copy to the host leaves the array as it was);
      * {@link #stream()} and {@link #newStream()} are stream objects the driver never created; {@link #makeCurrent},
      * {@link #synchronize} and {@link #close()} do nothing more than check or mark the device open; the memory is
-     * {@link #DRIVERLESS_MEMORY}, all free. So a {@code CudaRunner} without graphs and dual streams can run whole
-     * steps on it, its launches recorded. Anything else (events, graphs, pinned memory) needs the driver.
+     * {@link #DRIVERLESS_MEMORY}, free but for its live buffers' sizes. So a {@code CudaRunner} without graphs and
+     * dual streams can run whole steps on it, its launches recorded, and buffers can be sized on it without a GPU.
+     * Anything else (events, graphs, pinned memory) needs the driver.
      */
     static CudaDevice driverless(Kernel.Launcher launcher) {
         if (launcher == null) {
@@ -165,6 +168,9 @@ public final class CudaDevice implements AutoCloseable {
         }
         CUdeviceptr ptr = new CUdeviceptr();
         if (launcher != null) {
+            synchronized (this) {
+                driverlessInUse += bytes;
+            }
             return new DeviceBuffer(this, ptr, bytes); // driverless: a size, no memory, not tracked
         }
         cuMemAlloc(ptr, bytes);
@@ -182,6 +188,9 @@ public final class CudaDevice implements AutoCloseable {
 
     synchronized void released(DeviceBuffer b) {
         buffers.remove(b);
+        if (launcher != null) {
+            driverlessInUse -= b.bytes();
+        }
     }
 
     /**
@@ -216,10 +225,12 @@ public final class CudaDevice implements AutoCloseable {
         }
     }
 
-    /** Device memory not in use, in bytes, as the driver reports it now (a driverless device: all of it). */
+    /** Device memory not in use, in bytes, as the driver reports it now (a driverless device: less its buffers). */
     public long freeMemory() {
         if (launcher != null) {
-            return DRIVERLESS_MEMORY;
+            synchronized (this) {
+                return DRIVERLESS_MEMORY - driverlessInUse;
+            }
         }
         long[] free = new long[1];
         long[] total = new long[1];

@@ -69,7 +69,10 @@ public final class CudaRunner implements StepRunner {
     static final int SPLIT_MAX_SEQS = 32;
     /** Least keys per split: a short context uses fewer splits rather than ranges of a few keys. */
     static final int MIN_KEYS_PER_SPLIT = 64;
-    /** Device memory left free beyond the weights, the KV cache and the activations (driver, graphs, fragmentation). */
+    /**
+     * Device memory left free beyond the weights, the KV cache and the step buffers {@link #reserveSteps} announced
+     * (the driver's own allocations, fragmentation, and steps' buffers when nothing was announced).
+     */
     static final long HEADROOM = 512L << 20;
 
     private final CudaDevice device;
@@ -98,6 +101,8 @@ public final class CudaRunner implements StepRunner {
     private int blockSize;
     private int blocks;
     private int maxBlocks;        // MB: block table width for the longest context
+    private int reservedTokens;   // reserveSteps: the largest step's tokens, 0 when not announced
+    private int reservedSeqs;     // reserveSteps: its sequences
     private DeviceBuffer[] keys;   // [layer] (S, Hkv·d) bf16
     private DeviceBuffer[] values; // [layer] (S, Hkv·d) bf16
 
@@ -235,22 +240,50 @@ public final class CudaRunner implements StepRunner {
     }
 
     @Override
+    public void reserveSteps(int maxBatchTokens, int maxSequences) {
+        if (maxBatchTokens < 1 || maxSequences < 1) {
+            throw new IllegalArgumentException("steps of " + maxBatchTokens + " tokens over " + maxSequences + " sequences");
+        }
+        this.reservedTokens = maxBatchTokens;
+        this.reservedSeqs = maxSequences;
+    }
+
+    /**
+     * Device bytes of the step buffers {@link #reserveSteps} announced: the eager buffers for its largest step (they
+     * grow to max-batch-tokens × max-running) and, with graphs, the graphs' own buffers for max-running decode rows.
+     * Measured by building them on a driverless device (sizes only, no memory), so the count is the constructor's.
+     */
+    long reservedStepBytes(int maxBlocks) {
+        if (reservedTokens == 0) {
+            return 0;
+        }
+        long bytes = Activations.bytes(config, reservedTokens, reservedSeqs, maxBlocks);
+        if (useGraphs) {
+            bytes += Activations.bytes(config, reservedSeqs, reservedSeqs, maxBlocks);
+        }
+        return bytes;
+    }
+
+    @Override
     public void allocateKv(int blockSize, int blocks) {
         if (keys != null) {
             throw new IllegalStateException("KV storage is already allocated");
         }
         device.makeCurrent();
         long need = kvBytesPerBlock(blockSize) * blocks;
+        int tableWidth = (contextLength + blockSize - 1) / blockSize;
+        long steps = reservedStepBytes(tableWidth);
         long free = device.freeMemory();
-        if (need + HEADROOM > free) {
+        if (need + steps + HEADROOM > free) {
             throw new IllegalArgumentException(String.format(
-                    "kv-cache-bytes asks for %d KV blocks (%.2f GiB) but %s has %.2f GiB free after the weights (%.2f GiB) and %d MiB of headroom;"
-                            + " lower kv-cache-bytes", blocks, need / (double) (1L << 30), device.name(), free / (double) (1L << 30),
-                    weights.bytes() / (double) (1L << 30), HEADROOM >> 20));
+                    "kv-cache-bytes asks for %d KV blocks (%.2f GiB) but %s has %.2f GiB free after the weights (%.2f GiB), %.2f GiB of step"
+                            + " buffers (max-batch-tokens %d, max-running %d) and %d MiB of headroom; lower kv-cache-bytes or max-batch-tokens",
+                    blocks, need / (double) (1L << 30), device.name(), free / (double) (1L << 30), weights.bytes() / (double) (1L << 30),
+                    steps / (double) (1L << 30), reservedTokens, reservedSeqs, HEADROOM >> 20));
         }
         this.blockSize = blockSize;
         this.blocks = blocks;
-        this.maxBlocks = (contextLength + blockSize - 1) / blockSize;
+        this.maxBlocks = tableWidth;
         int layers = config.numHiddenLayers();
         keys = new DeviceBuffer[layers];
         values = new DeviceBuffer[layers];
@@ -1029,6 +1062,22 @@ public final class CudaRunner implements StepRunner {
             DeviceBuffer b = device.alloc(Math.max(4, bytes));
             all.add(b);
             return b;
+        }
+
+        /** Device bytes of the buffers for {@code tokens} rows over {@code seqs} sequences: what the constructor allocates. */
+        static long bytes(ModelConfig c, int tokens, int seqs, int maxBlocks) {
+            CudaDevice sizes = CudaDevice.driverless((k, gx, gy, gz, bx, by, bz, shared, args) -> {
+                throw new IllegalStateException("no kernel runs while buffers are sized");
+            });
+            try (Activations a = new Activations(sizes, c, tokens, seqs, maxBlocks)) {
+                long total = 0;
+                for (DeviceBuffer b : a.all) {
+                    total += b.bytes();
+                }
+                return total;
+            } finally {
+                sizes.close();
+            }
         }
 
         /** The device views of inputs laid out by {@code l} in {@link #inputWords} (fixed addresses per layout). */

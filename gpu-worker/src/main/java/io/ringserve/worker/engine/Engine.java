@@ -89,6 +89,7 @@ public final class Engine implements AutoCloseable {
             throw new IllegalArgumentException("kv-cache-bytes (" + settings.kvBudgetBytes() + ") is smaller than one KV block ("
                     + perBlock + " bytes)");
         }
+        runner.reserveSteps(settings.maxBatchTokens(), settings.maxRunning());
         runner.allocateKv(settings.kvBlockSize(), blocks);
         runner.warmUp(settings.maxRunning());
         this.kv = new KvBlocks(settings.kvBlockSize(), blocks);

@@ -29,6 +29,15 @@ public interface StepRunner extends AutoCloseable {
         return Integer.MAX_VALUE;
     }
 
+    /**
+     * The largest steps to come, told before {@link #allocateKv}: at most {@code maxBatchTokens} tokens over at most
+     * {@code maxSequences} sequences (the engine's max-batch-tokens and max-running), so that a runner whose step
+     * buffers share memory with the KV cache (the CUDA runner) can keep room for them and refuse a KV budget that
+     * would not leave it. Without this call a runner assumes nothing.
+     */
+    default void reserveSteps(int maxBatchTokens, int maxSequences) {
+    }
+
     /** Allocates the KV storage for block ids {@code 0 .. blocks-1}; called once, before the first step. */
     void allocateKv(int blockSize, int blocks);
 

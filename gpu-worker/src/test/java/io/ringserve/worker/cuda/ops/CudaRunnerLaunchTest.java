@@ -79,6 +79,31 @@ class CudaRunnerLaunchTest {
         }
     }
 
+    /**
+     * The KV budget check counts the step buffers the engine announces (driverless device: 80 GiB, all free; the
+     * Ring-mini-2.0 weights take 30 GiB of it): a budget that fits beside the defaults' buffers is taken, the same
+     * budget beside the buffers of a huge max-batch-tokens is refused, naming it.
+     */
+    @org.junit.jupiter.api.Test
+    void theKvBudgetLeavesRoomForTheAnnouncedStepBuffers() {
+        ModelConfig config = BailingMoeV2Config.ringMini20();
+        try (RecordingDevice r = new RecordingDevice(); CudaWeights weights = CudaWeights.dummy(r.device(), config, 7)) {
+            int blocks = (int) ((40L << 30) / (2L * config.numHiddenLayers() * BLOCK * config.kvDim() * 2)); // 40 GiB of KV
+            CudaRunner fits = new CudaRunner(r.device(), weights, true, false);
+            fits.reserveSteps(512, 64); // the worker's defaults
+            fits.allocateKv(BLOCK, blocks);
+            fits.close();
+
+            CudaRunner huge = new CudaRunner(r.device(), weights, true, false);
+            huge.reserveSteps(200_000, 64);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> huge.allocateKv(BLOCK, blocks));
+            assertTrue(e.getMessage().contains("max-batch-tokens 200000") && e.getMessage().contains("lower kv-cache-bytes or max-batch-tokens"),
+                    e.getMessage());
+            huge.close();
+        }
+    }
+
     /** Prefill and decode steps of the sizes that select each kernel path. */
     private static List<List<StepEntry>> steps(ModelConfig c) {
         List<List<StepEntry>> steps = new ArrayList<>();
