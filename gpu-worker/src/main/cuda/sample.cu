@@ -122,6 +122,9 @@ __device__ __forceinline__ int num_chunks(int vocab) {
 
 /** Float bits mapped so that unsigned order = float order (−0 folded into +0; NaN above +inf). */
 __device__ __forceinline__ unsigned ordered_bits(float f) {
+    if (f != f) {
+        return 0xffffffffu; // every NaN, whatever its sign bit, above +inf (as Float.compare orders them)
+    }
     unsigned u = __float_as_uint(f + 0.0f);
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
