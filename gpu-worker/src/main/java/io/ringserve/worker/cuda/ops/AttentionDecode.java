@@ -70,10 +70,7 @@ public final class AttentionDecode {
         String op = "attention_decode_split";
         check(op, q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
         Shapes.require(op, "blockTables", blockTables, 4L * seqs * maxBlocks);
-        Shapes.positive(op, "splits", splits);
-        if (splits > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 splits, got " + splits);
-        }
+        Shapes.gridYZ(op, "splits", splits);
         Shapes.positive(op, "minKeysPerSplit", minKeysPerSplit);
         Shapes.require(op, "out", out, (bf16Out ? 2L : 4L) * seqs * heads * headDim);
         Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
@@ -95,10 +92,7 @@ public final class AttentionDecode {
 
     static void check(String op, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer rowInfo,
                       int rows, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks, int cacheRows) {
-        Shapes.positive(op, "rows", rows);
-        if (rows > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 rows per launch (grid y), got " + rows);
-        }
+        Shapes.gridYZ(op, "rows", rows);
         Shapes.positive(op, "heads", heads);
         Shapes.positive(op, "kvHeads", kvHeads);
         Shapes.positive(op, "blockSize", blockSize);

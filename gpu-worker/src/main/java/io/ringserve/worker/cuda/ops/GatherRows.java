@@ -12,7 +12,6 @@ import jcuda.driver.CUstream;
  */
 public final class GatherRows {
     private static final int THREADS = 256;
-    private static final int MAX_ROWS = 65535;
     private final Kernel kernel;
 
     public GatherRows(CudaDevice device) {
@@ -25,12 +24,9 @@ public final class GatherRows {
      * @param rows (N) int row indices into {@code in} (outside [0, R): a NaN row)
      */
     public void launch(CUstream s, DeviceBuffer out, DeviceBuffer in, DeviceBuffer rows, int n, int r, int dim) {
-        Shapes.positive("gather_rows", "n", n);
+        Shapes.gridYZ("gather_rows", "n", n);
         Shapes.positive("gather_rows", "r", r);
         Shapes.positive("gather_rows", "dim", dim);
-        if (n > MAX_ROWS) {
-            throw new IllegalArgumentException("gather_rows: n " + n + " > " + MAX_ROWS);
-        }
         Shapes.require("gather_rows", "out", out, 4L * n * dim);
         Shapes.require("gather_rows", "in", in, 4L * r * dim);
         Shapes.require("gather_rows", "rows", rows, 4L * n);

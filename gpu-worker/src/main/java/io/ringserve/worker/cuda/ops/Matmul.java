@@ -44,8 +44,8 @@ public final class Matmul {
         Shapes.require("matmul", "x", x, 2L * tokens * k);
         Shapes.require("matmul", "w", w, 2L * n * k);
         int gridY = Shapes.ceilDiv(tokens, TILE);
-        if (gridY > 65535) {
-            throw new IllegalArgumentException("matmul: " + tokens + " tokens is more than one launch serves (" + 65535 * TILE + ")");
+        if (gridY > Shapes.MAX_GRID_YZ) {
+            throw new IllegalArgumentException("matmul: " + tokens + " tokens is more than one launch serves (" + Shapes.MAX_GRID_YZ * TILE + ")");
         }
         tiled.launch(s, Shapes.ceilDiv(n, TILE), gridY, 1, THREADS, 1, 1, 0, Kernel.args(y, x, w, tokens, n, k, accumulate ? 1 : 0));
     }

@@ -28,7 +28,7 @@ public final class MoeExperts {
     private static final int MMA_THREADS = 128;
     private static final int TILE_M = 64;      // slots per block row of the tensor-core kernels
     private static final int TILE_N = 64;      // outputs per block column (gate_up: 32 gate + 32 up rows)
-    private static final int MAX_SLOTS = 65535 * 8; // keeps every index and the combine grid in range
+    private static final int MAX_SLOTS = Shapes.MAX_GRID_YZ * 8; // keeps every index and the combine grid in range
     private final Kernel group;
     private final Kernel gateUpSilu;
     private final Kernel down;
@@ -141,9 +141,7 @@ public final class MoeExperts {
         String op = "moe_combine";
         checkSlots(op, tokens, topK, experts);
         Shapes.positive(op, "hidden", hidden);
-        if (tokens > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 tokens per launch, got " + tokens);
-        }
+        Shapes.gridYZ(op, "tokens", tokens);
         Shapes.require(op, "y", y, 4L * tokens * topK * hidden);
         Shapes.require(op, "topkWeights", topkWeights, 4L * tokens * topK);
         Shapes.require(op, "topkIds", topkIds, 4L * tokens * topK);

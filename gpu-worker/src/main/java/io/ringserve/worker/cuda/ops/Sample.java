@@ -72,11 +72,8 @@ public final class Sample {
                        DeviceBuffer minP, DeviceBuffer seeds, DeviceBuffer steps, DeviceBuffer outIds, DeviceBuffer outLogprobs, DeviceBuffer workspace,
                        int rows, int vocab) {
         String op = "sample_tokens";
-        Shapes.positive(op, "rows", rows);
+        Shapes.gridYZ(op, "rows", rows);
         Shapes.positive(op, "vocab", vocab);
-        if (rows > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 rows, got " + rows);
-        }
         Shapes.require(op, "logits", logits, 4L * rows * vocab);
         Shapes.require(op, "rawLogits", rawLogits, 4L * rows * vocab);
         Shapes.require(op, "temperature", temperature, 4L * rows);
@@ -116,12 +113,9 @@ public final class Sample {
                                DeviceBuffer outputCounts, DeviceBuffer repetition, DeviceBuffer presence, DeviceBuffer frequency,
                                int rows, int vocab, int tableRows) {
         String op = "apply_penalties";
-        Shapes.positive(op, "rows", rows);
+        Shapes.gridYZ(op, "rows", rows);
         Shapes.positive(op, "vocab", vocab);
         Shapes.positive(op, "tableRows", tableRows);
-        if (rows > 65535) {
-            throw new IllegalArgumentException(op + ": at most 65535 rows, got " + rows);
-        }
         Shapes.require(op, "logitsIn", logitsIn, 4L * rows * vocab);
         Shapes.require(op, "logitsOut", logitsOut, 4L * rows * vocab);
         Shapes.require(op, "penaltyRows", penaltyRows, 4L * rows);

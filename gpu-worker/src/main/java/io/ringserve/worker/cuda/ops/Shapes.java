@@ -17,6 +17,17 @@ final class Shapes {
         }
     }
 
+    /** The most blocks a launch may have along grid y or z. */
+    static final int MAX_GRID_YZ = 65535;
+
+    /** Fails unless {@code 1 <= value <= MAX_GRID_YZ}: {@code value} becomes a grid y or z dimension of one launch. */
+    static void gridYZ(String op, String name, int value) {
+        positive(op, name, value);
+        if (value > MAX_GRID_YZ) {
+            throw new IllegalArgumentException(op + ": at most " + MAX_GRID_YZ + " " + name + " per launch (a grid dimension), got " + value);
+        }
+    }
+
     static void positive(String op, String name, int value) {
         if (value < 1) {
             throw new IllegalArgumentException(op + ": " + name + " must be >= 1, got " + value);

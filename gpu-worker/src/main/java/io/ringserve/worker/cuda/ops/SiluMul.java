@@ -11,7 +11,6 @@ import jcuda.driver.CUstream;
  */
 public final class SiluMul {
     private static final int THREADS = 256;
-    private static final int MAX_GRID_Y = 65535;
     private final Kernel kernel;
 
     public SiluMul(CudaDevice device) {
@@ -48,7 +47,7 @@ public final class SiluMul {
         Shapes.require("silu_mul", "h", h, 2L * tokens * inter);
         Shapes.require("silu_mul", "gate", gate, span);
         Shapes.require("silu_mul", "up", up, span);
-        kernel.launch(s, Shapes.ceilDiv(inter, THREADS), Math.min(tokens, MAX_GRID_Y), 1, THREADS, 1, 1, 0,
+        kernel.launch(s, Shapes.ceilDiv(inter, THREADS), Math.min(tokens, Shapes.MAX_GRID_YZ), 1, THREADS, 1, 1, 0,
                 Kernel.args(h, gate, up, tokens, inter, stride));
     }
 }
