@@ -161,4 +161,20 @@ __device__ __forceinline__ void store(float *out, rs::bf16_t *out_bf16, long lon
     }
 }
 
+/**
+ * The normalised output of attend(): each of the G heads' d values acc / l (0 where no key was attended), stored
+ * from out[first] on (the group's first head) as store() does.
+ */
+__device__ __forceinline__ void store_normalised(const Smem &sm, const float (&acc)[PER_THREAD], float *out, rs::bf16_t *out_bf16,
+                                                 long long first, int G, int d) {
+#pragma unroll
+    for (int k = 0; k < PER_THREAD; k++) {
+        const int e = threadIdx.x + k * THREADS;
+        if (e < G * d) {
+            const float l = sm.l[e / d];
+            store(out, out_bf16, first + e, l > 0.f ? acc[k] / l : 0.f);
+        }
+    }
+}
+
 } // namespace rs_attn

@@ -54,13 +54,5 @@ attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_
     float acc[PER_THREAD];
     rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
                     0, keys, G, d, kv_heads * d, kv_head, scale);
-
-#pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
-        const int e = threadIdx.x + k * THREADS;
-        if (e < G * d) {
-            const float l = sm.l[e / d];
-            rs_attn::store(out, out_bf16, q_off + e, l > 0.f ? acc[k] / l : 0.f);
-        }
-    }
+    rs_attn::store_normalised(sm, acc, out, out_bf16, q_off, G, d);
 }
