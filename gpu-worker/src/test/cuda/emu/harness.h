@@ -69,6 +69,30 @@ inline bool check_eq(const std::string &what, const int *got, const int *want, s
     return true;
 }
 
+/**
+ * A random case of y (+)= x·Wᵀ on bf16 values: x (T, K) and w (N, K) start `offset` elements into their
+ * vectors (to misalign them); y holds the accumulate input (NaN otherwise), want the reference in double.
+ */
+struct MatmulCase {
+    std::vector<uint16_t> x, w;
+    std::vector<float> y, want;
+};
+
+inline MatmulCase matmul_case(int T, int N, int K, bool accumulate, int offset) {
+    MatmulCase m{std::vector<uint16_t>(T * K + offset), std::vector<uint16_t>(N * K + offset), std::vector<float>(T * N),
+                 std::vector<float>(T * N)};
+    for (auto &b : m.x) b = to_bf16(normal());
+    for (auto &b : m.w) b = to_bf16(normal() * 0.05f);
+    for (auto &v : m.y) v = accumulate ? normal() : NAN;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < N; r++) {
+            double s = 0;
+            for (int c = 0; c < K; c++) s += (double) from_bf16(m.x[offset + t * K + c]) * from_bf16(m.w[offset + r * K + c]);
+            m.want[t * N + r] = (float) s + (accumulate ? m.y[t * N + r] : 0.f);
+        }
+    return m;
+}
+
 inline int finish() {
     std::printf(failures ? "%d FAILED\n" : "ALL OK\n", failures);
     return failures ? 1 : 0;

@@ -35,17 +35,7 @@ static void swiglu(int T, int I, int K, int offset) {
 }
 
 static void run(int T, int N, int K, bool accumulate, int offset) {
-    std::vector<uint16_t> x(T * K + offset), w(N * K + offset);
-    for (auto &b : x) b = h::to_bf16(h::normal());
-    for (auto &b : w) b = h::to_bf16(h::normal() * 0.05f);
-    std::vector<float> y(T * N), want(T * N);
-    for (auto &v : y) v = accumulate ? h::normal() : NAN;
-    for (int t = 0; t < T; t++)
-        for (int r = 0; r < N; r++) {
-            double s = 0;
-            for (int c = 0; c < K; c++) s += (double) h::from_bf16(x[offset + t * K + c]) * h::from_bf16(w[offset + r * K + c]);
-            want[t * N + r] = (float) s + (accumulate ? y[t * N + r] : 0.f);
-        }
+    auto [x, w, y, want] = h::matmul_case(T, N, K, accumulate, offset);
     const int kc = K < 2048 ? K : 2048;
     emu::launch(KERNELS[T - 1], dim3((N + 7) / 8), dim3(256), (size_t) T * kc * 2, y.data(),
                 (const rs::bf16_t *) x.data() + offset, (const rs::bf16_t *) w.data() + offset, N, K, accumulate ? 1 : 0);

@@ -5,17 +5,7 @@
 #include "matmul.cu"
 
 static void run(int T, int N, int K, bool accumulate, int offset) {
-    std::vector<uint16_t> x(T * K + offset), w(N * K + offset);
-    for (auto &b : x) b = h::to_bf16(h::normal());
-    for (auto &b : w) b = h::to_bf16(h::normal() * 0.05f);
-    std::vector<float> y(T * N), want(T * N);
-    for (auto &v : y) v = accumulate ? h::normal() : NAN;
-    for (int t = 0; t < T; t++)
-        for (int r = 0; r < N; r++) {
-            double s = 0;
-            for (int c = 0; c < K; c++) s += (double) h::from_bf16(x[offset + t * K + c]) * h::from_bf16(w[offset + r * K + c]);
-            want[t * N + r] = (float) s + (accumulate ? y[t * N + r] : 0.f);
-        }
+    auto [x, w, y, want] = h::matmul_case(T, N, K, accumulate, offset);
     emu::launch(matmul_bf16, dim3((N + 63) / 64, (T + 63) / 64), dim3(128), 0, y.data(), (const rs::bf16_t *) x.data() + offset,
                 (const rs::bf16_t *) w.data() + offset, T, N, K, accumulate ? 1 : 0);
     char name[96];
