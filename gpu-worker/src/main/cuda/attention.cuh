@@ -9,15 +9,18 @@
 // ReferenceForward.attention()):
 //   for each tile of TK key positions p in [key_begin, key_end):
 //     slot_p   = table[p / B]·B + p % B                           (reference.PagedKvCache layout)
-//     s[g][p]  = scale · (q_g · k_p)                               one warp per key, lanes split d
+//     K_p, V_p staged in shared memory (16-byte loads; the next tile's loads are issued before this
+//              tile is computed, so one memory latency per tile is hidden behind the arithmetic)
+//     s[g][p]  = scale · (q_g · k_p)                               one thread per (g, p), d in order
 //     m_new[g] = max(m[g], max_p s[g][p]);  c[g] = exp(m[g] − m_new[g])
 //     e[g][p]  = exp(s[g][p] − m_new[g]);   l[g] = l[g]·c[g] + Σ_p e[g][p]
 //     acc[g][:] = acc[g][:]·c[g] + Σ_p e[g][p] · v_p[:]           each thread owns fixed (g, i) elements
 //   the caller normalises acc / l (or stores m, l, acc as a split-K partial).
-// Keys are visited in ascending position order inside a block, so results are deterministic.
+// Keys are visited in ascending position order inside a block and every sum has a fixed order, so results
+// are deterministic.
 #pragma once
 
-#include "common.cuh"
+#include "vec.cuh"
 
 namespace rs_attn {
 
@@ -27,16 +30,63 @@ constexpr int TK = 32;                              // keys per tile (= one per 
 constexpr int MAX_G = 8;                            // query heads per KV head
 constexpr int MAX_D = 256;                          // head dim
 constexpr int PER_THREAD = MAX_G * MAX_D / THREADS; // accumulator elements per thread (16)
+constexpr int ROW = MAX_D + 8;                      // bf16 per staged K/V row: 528 bytes, so the 8 lanes of a
+                                                    // 16-byte shared access hit 8 different 4-bank groups
+constexpr int STAGED = TK * (MAX_D / 8) / THREADS;  // 16-byte chunks of a K (or V) tile per thread (8)
 
-/** Shared state of one attention block; static shared memory, about 9.5 KB. */
+/** Shared state of one attention block; static shared memory, about 43 KB. */
 struct Smem {
-    float q[MAX_G * MAX_D]; // (G, d) the group's queries
-    float s[MAX_G][TK];     // (G, TK) scores, then exp weights of the current tile
-    int slot[TK];           // (TK) KV cache row of each key of the tile; -1 past key_end
-    float m[MAX_G];         // (G) running max
-    float l[MAX_G];         // (G) running sum of exp
-    float corr[MAX_G];      // (G) rescale factor of the current tile
+    float q[MAX_G * MAX_D];                 // (G, d) the group's queries
+    __align__(16) rs::bf16_t k[TK * ROW];   // (TK, d) the tile's keys, row stride ROW
+    __align__(16) rs::bf16_t v[TK * ROW];   // (TK, d) the tile's values, row stride ROW
+    float s[MAX_G][TK];                     // (G, TK) scores, then exp weights of the current tile
+    float m[MAX_G];                         // (G) running max
+    float l[MAX_G];                         // (G) running sum of exp
+    float corr[MAX_G];                      // (G) rescale factor of the current tile
 };
+
+/** A thread's share of one K/V tile in flight: chunk c is 8 bf16 of key (tid + c·THREADS) / (d/8). */
+struct Staged {
+    rs::vec16 k[STAGED];
+    rs::vec16 v[STAGED];
+};
+
+/** KV cache row of key position p of this sequence. */
+__device__ __forceinline__ long long slot_of(const int *__restrict__ table, int block_size, int p) {
+    return (long long) table[p / block_size] * block_size + p % block_size;
+}
+
+/** Issues the 16-byte loads of the tile starting at key `tile` (keys past key_end are not read). */
+__device__ __forceinline__ void fetch(Staged &st, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                                      const int *__restrict__ table, int block_size, int tile, int key_end, int d, int kv_dim,
+                                      long long head_off) {
+    const int per_row = d / 8;
+#pragma unroll
+    for (int c = 0; c < STAGED; c++) {
+        const int idx = threadIdx.x + c * THREADS;
+        const int kk = idx / per_row;
+        if (kk < TK && tile + kk < key_end) {
+            const long long at = slot_of(table, block_size, tile + kk) * kv_dim + head_off + (idx - kk * per_row) * 8;
+            st.k[c] = rs::load16(k_cache + at);
+            st.v[c] = rs::load16(v_cache + at);
+        }
+    }
+}
+
+/** Writes a fetched tile into sm.k / sm.v. */
+__device__ __forceinline__ void place(Smem &sm, const Staged &st, int tile, int key_end, int d) {
+    const int per_row = d / 8;
+#pragma unroll
+    for (int c = 0; c < STAGED; c++) {
+        const int idx = threadIdx.x + c * THREADS;
+        const int kk = idx / per_row;
+        if (kk < TK && tile + kk < key_end) {
+            const int at = kk * ROW + (idx - kk * per_row) * 8;
+            rs::store16(sm.k + at, st.k[c]);
+            rs::store16(sm.v + at, st.v[c]);
+        }
+    }
+}
 
 /**
  * Attends queries q[g·d .. g·d+d) (g < G) to keys [key_begin, key_end) of one sequence; on return
@@ -57,7 +107,14 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
     const int lane = tid % rs::WARP;
     const int warp = tid / rs::WARP;
     const int gd = G * d;
+    const long long head_off = (long long) kv_head * d;
+    // 16-byte staging when every K/V row segment is 16-byte aligned; else element by element
+    const bool vec = (d & 7) == 0 && (kv_dim & 7) == 0 && rs::aligned16(k_cache) && rs::aligned16(v_cache);
 
+    Staged st;
+    if (vec && key_begin < key_end) {
+        fetch(st, k_cache, v_cache, table, block_size, key_begin, key_end, d, kv_dim, head_off);
+    }
     for (int e = tid; e < gd; e += THREADS) {
         sm.q[e] = q[e];
     }
@@ -69,49 +126,50 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
     for (int k = 0; k < PER_THREAD; k++) {
         acc[k] = 0.f;
     }
-    const long long head_off = (long long) kv_head * d;
 
     for (int tile = key_begin; tile < key_end; tile += TK) {
-        __syncthreads(); // q/m/l initialised; the previous tile's s and slot fully consumed
-        if (tid < TK) {
-            const int p = tile + tid;
-            sm.slot[tid] = p < key_end ? table[p / block_size] * block_size + p % block_size : -1;
+        const int keys = min(TK, key_end - tile);
+        __syncthreads(); // q/m/l initialised; the previous tile's k, v and s fully consumed
+        if (vec) {
+            place(sm, st, tile, key_end, d);
+            if (tile + TK < key_end) { // the next tile's loads overlap this tile's arithmetic
+                fetch(st, k_cache, v_cache, table, block_size, tile + TK, key_end, d, kv_dim, head_off);
+            }
+        } else {
+            for (int idx = tid; idx < keys * d; idx += THREADS) {
+                const int kk = idx / d;
+                const int i = idx - kk * d;
+                const long long at = slot_of(table, block_size, tile + kk) * kv_dim + head_off + i;
+                sm.k[kk * ROW + i] = k_cache[at];
+                sm.v[kk * ROW + i] = v_cache[at];
+            }
         }
         __syncthreads();
 
-        // 1. scores: warp w takes keys w, w+4, ... of the tile
-        for (int kk = warp; kk < TK; kk += WARPS) {
-            const int slot = sm.slot[kk]; // warp-uniform
-            if (slot < 0) {
-                if (lane < G) {
-                    sm.s[lane][kk] = -INFINITY;
-                }
-                continue;
-            }
-            const rs::bf16_t *krow = k_cache + (long long) slot * kv_dim + head_off; // (d)
-            float part[MAX_G];
+        // 1. scores: thread (g, kk) for g·TK + kk = tid, tid + THREADS, ...; the dot runs over d in order
+        for (int p = tid; p < G * TK; p += THREADS) {
+            const int g = p / TK;
+            const int kk = p - g * TK;
+            float dot = 0.f;
+            if (kk < keys) {
+                const float *qg = sm.q + g * d;
+                const rs::bf16_t *kr = sm.k + kk * ROW;
+                if (vec) {
+                    for (int i = 0; i < d; i += 8) {
+                        float kf[8];
+                        rs::unpack8(rs::load16_rw(kr + i), kf);
 #pragma unroll
-            for (int g = 0; g < MAX_G; g++) {
-                part[g] = 0.f;
-            }
-            for (int i = lane; i < d; i += rs::WARP) {
-                const float kv = rs::bf16_to_f32(krow[i]);
-#pragma unroll
-                for (int g = 0; g < MAX_G; g++) {
-                    if (g < G) {
-                        part[g] += sm.q[g * d + i] * kv;
+                        for (int u = 0; u < 8; u++) {
+                            dot = fmaf(qg[i + u], kf[u], dot);
+                        }
+                    }
+                } else {
+                    for (int i = 0; i < d; i++) {
+                        dot = fmaf(qg[i], rs::bf16_to_f32(kr[i]), dot);
                     }
                 }
             }
-#pragma unroll
-            for (int g = 0; g < MAX_G; g++) {
-                if (g < G) { // G is block-uniform: the whole warp reduces
-                    const float dot = rs::warp_sum(part[g]);
-                    if (lane == 0) {
-                        sm.s[g][kk] = dot * scale;
-                    }
-                }
-            }
+            sm.s[g][kk] = kk < keys ? dot * scale : -INFINITY;
         }
         __syncthreads();
 
@@ -133,7 +191,6 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
         __syncthreads();
 
         // 3. acc = acc·corr + Σ_p e_p · v_p over the tile's keys, in key order
-        const int keys = min(TK, key_end - tile);
 #pragma unroll
         for (int k = 0; k < PER_THREAD; k++) {
             const int e = tid + k * THREADS;
@@ -142,8 +199,7 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
                 const int i = e - g * d;
                 float a = acc[k] * sm.corr[g];
                 for (int kk = 0; kk < keys; kk++) {
-                    const float v = rs::bf16_to_f32(v_cache[(long long) sm.slot[kk] * kv_dim + head_off + i]);
-                    a += sm.s[g][kk] * v;
+                    a = fmaf(sm.s[g][kk], rs::bf16_to_f32(sm.v[kk * ROW + i]), a);
                 }
                 acc[k] = a;
             }

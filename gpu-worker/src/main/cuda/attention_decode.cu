@@ -136,30 +136,48 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
 extern "C" __global__ void __launch_bounds__(THREADS, 4)
 attention_decode_combine(const float *__restrict__ part_acc, const float *__restrict__ part_m, const float *__restrict__ part_l,
                          float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int head_dim, int splits) {
+    __shared__ float weight[THREADS]; // (THREADS) exp(m_z − M) of a chunk of splits, 0 for an empty split
+    __shared__ float red[rs_attn::WARPS];
     const int h = blockIdx.x;
     const int seq = blockIdx.y;
     if (seq >= num_seqs || h >= heads) {
         return;
     }
+    const int tid = threadIdx.x;
     const long long base = ((long long) seq * heads + h) * splits; // (Z) partials of this (seq, head)
     float big = -INFINITY;
-    for (int z = 0; z < splits; z++) {
+    for (int z = tid; z < splits; z += THREADS) {
         big = fmaxf(big, part_m[base + z]);
     }
+    big = rs::block_max(big, red);
     float total = 0.f;
-    for (int z = 0; z < splits; z++) {
+    for (int z = tid; z < splits; z += THREADS) {
         const float m = part_m[base + z];
         total += m == -INFINITY ? 0.f : part_l[base + z] * expf(m - big);
     }
+    total = rs::block_sum(total, red); // fixed order: per thread, then the block's tree
     const long long o = ((long long) seq * heads + h) * head_dim; // this head's output
-    for (int i = threadIdx.x; i < head_dim; i += THREADS) {
+    for (int i0 = 0; i0 < head_dim; i0 += THREADS) { // block-uniform loop: the barriers below are reached by all
+        const int i = i0 + tid;
         float a = 0.f;
-        for (int z = 0; z < splits; z++) {
-            const float m = part_m[base + z];
-            if (m != -INFINITY) {
-                a += part_acc[(base + z) * head_dim + i] * expf(m - big);
+        for (int z0 = 0; z0 < splits; z0 += THREADS) {
+            const int n = min(THREADS, splits - z0);
+            __syncthreads(); // the previous chunk's weights consumed
+            if (tid < n) {
+                const float m = part_m[base + z0 + tid];
+                weight[tid] = m == -INFINITY ? 0.f : expf(m - big);
+            }
+            __syncthreads();
+            if (i < head_dim) {
+                const float *acc = part_acc + (base + z0) * head_dim + i; // column i of (n, d)
+#pragma unroll 8
+                for (int z = 0; z < n; z++) {
+                    a = fmaf(acc[(long long) z * head_dim], weight[z], a); // an empty split's acc is 0 with weight 0
+                }
             }
         }
-        rs_attn::store(out, out_bf16, o + i, total > 0.f ? a / total : 0.f);
+        if (i < head_dim) {
+            rs_attn::store(out, out_bf16, o + i, total > 0.f ? a / total : 0.f);
+        }
     }
 }

@@ -96,7 +96,7 @@ constexpr int SLOTS = 8;       // slots of a group served by one pass over a wei
 constexpr int X_CHUNK = 2048;  // columns of x staged per pass (bf16): 8 · 2048 · 2 B = 32 KiB
 constexpr int H_CHUNK = 1024;  // columns of h staged per pass (fp32): 8 · 1024 · 4 B = 32 KiB
 constexpr int TILE_M = 64;     // slots per block row of the tensor-core path
-constexpr int UNROLL_GU = 2;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 4)
+constexpr int UNROLL_GU = 4;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 8)
 constexpr int UNROLL_DOWN = 4; // in moe_down (one row)
 
 /** The group of block column blockIdx.y: its expert, and its slots [begin, end) in the plan's slot list. */
@@ -331,6 +331,19 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
         }
         for (int d0 = 0; d0 < hidden; d0 += X_CHUNK) {
             const int dc = min(X_CHUNK, hidden - d0);
+            // the chunk's first weight vectors are requested before x is staged: the two latencies overlap
+            rs::vec16 vg[UNROLL_GU];
+            rs::vec16 vu[UNROLL_GU];
+            if (vec && i < inter) {
+#pragma unroll
+                for (int u = 0; u < UNROLL_GU; u++) {
+                    const int v = lane + u * rs::WARP;
+                    if (v < dc / 8) {
+                        vg[u] = rs::load16(wg + d0 + 8 * v);
+                        vu[u] = rs::load16(wu + d0 + 8 * v);
+                    }
+                }
+            }
             __syncthreads(); // every warp is done with the previous chunk
             for (int s = 0; s < n; s++) {
                 const rs::bf16_t *xt = x + (size_t) (slots[p + s] / top_k) * hidden + d0; // (dc) token of slot s
@@ -351,12 +364,10 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
             if (vec) {
                 const int dv = dc / 8;
                 for (int v0 = lane; v0 < dv; v0 += rs::WARP * UNROLL_GU) {
-                    rs::vec16 vg[UNROLL_GU];
-                    rs::vec16 vu[UNROLL_GU];
 #pragma unroll
                     for (int u = 0; u < UNROLL_GU; u++) {
                         const int v = v0 + u * rs::WARP;
-                        if (v < dv) {
+                        if (v < dv && v0 != lane) { // the first vectors came before the barrier
                             vg[u] = rs::load16(wg + d0 + 8 * v);
                             vu[u] = rs::load16(wu + d0 + 8 * v);
                         }
@@ -430,6 +441,17 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
         }
         for (int i0 = 0; i0 < inter; i0 += H_CHUNK) {
             const int ic = min(H_CHUNK, inter - i0);
+            // the chunk's first weight vectors are requested before h is staged: the two latencies overlap
+            rs::vec16 wv[UNROLL_DOWN];
+            if (vec && j < hidden) {
+#pragma unroll
+                for (int u = 0; u < UNROLL_DOWN; u++) {
+                    const int v = lane + u * rs::WARP;
+                    if (v < ic / 8) {
+                        wv[u] = rs::load16(w + i0 + 8 * v);
+                    }
+                }
+            }
             __syncthreads();
             for (int s = 0; s < n; s++) {
                 const float *hr = h + (size_t) slots[p + s] * inter + i0; // (ic) activations of slot s
@@ -450,11 +472,10 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
             if (vec) {
                 const int iv = ic / 8;
                 for (int v0 = lane; v0 < iv; v0 += rs::WARP * UNROLL_DOWN) {
-                    rs::vec16 wv[UNROLL_DOWN];
 #pragma unroll
                     for (int u = 0; u < UNROLL_DOWN; u++) {
                         const int v = v0 + u * rs::WARP;
-                        if (v < iv) {
+                        if (v < iv && v0 != lane) { // the first vectors came before the barrier
                             wv[u] = rs::load16(w + i0 + 8 * v);
                         }
                     }

@@ -14,8 +14,8 @@
 // (YaRN frequencies and attention factor already folded in), row p = position.
 //
 // Launch contract (kernel qk_norm_rope_cache):
-//   grid  (T, 1, 1)      one block per token
-//   block (128, 1, 1)    4 warps; warp w handles head slots w, w+4, ... < H + 2·Hkv
+//   grid  (T, ceil((H + 2·Hkv) / 4), 1)   one block per token and four head slots
+//   block (128, 1, 1)    4 warps; warp w of block y handles head slot 4·y + w (< H + 2·Hkv)
 //   dynamic shared memory: 0 (static 4·256 floats)
 //   host checks: d <= 256, d even, r even, 0 < r <= d
 //
@@ -43,6 +43,7 @@ namespace {
 constexpr int THREADS = 128;
 constexpr int WARPS = THREADS / rs::WARP;
 constexpr int MAX_HEAD_DIM = 256;
+constexpr int PER_LANE = MAX_HEAD_DIM / rs::WARP; // head elements per lane (8)
 
 } // namespace
 
@@ -56,16 +57,17 @@ qk_norm_rope_cache(const float *__restrict__ qkv, const int *__restrict__ positi
     __shared__ float head_buf[WARPS][MAX_HEAD_DIM]; // (warps, d) one head per warp
 
     const int t = blockIdx.x;
-    if (t >= tokens) {
-        return;
-    }
     const int lane = threadIdx.x % rs::WARP;
     const int warp = threadIdx.x / rs::WARP;
     const int d = head_dim;
     const int half = rotary_dim / 2;
     const int slot_count = heads + 2 * kv_heads;
+    const int h = blockIdx.y * WARPS + warp; // this warp's head slot
+    if (t >= tokens || h >= slot_count) {
+        return; // warp-uniform; the kernel has no block-wide barrier
+    }
     const long long kv_dim = (long long) kv_heads * d;
-    const float *row = qkv + (long long) t * slot_count * d; // (H + 2·Hkv, d)
+    const float *src = qkv + ((long long) t * slot_count + h) * d; // (d) this head of the token's qkv row
     const int pos = positions[t];
     const bool pos_ok = pos >= 0 && pos < max_pos;
     const int slot = slots[t] < cache_rows ? slots[t] : -1; // -1: no KV write
@@ -73,58 +75,75 @@ qk_norm_rope_cache(const float *__restrict__ qkv, const int *__restrict__ positi
     const float *sin_row = sin_table + (long long) (pos_ok ? pos : 0) * half; // (r/2)
     float *buf = head_buf[warp];
 
-    for (int h = warp; h < slot_count; h += WARPS) {
-        const float *src = row + (long long) h * d; // (d)
-        if (h >= heads + kv_heads) {
-            // V: copied as projected, rounded to bf16
-            if (slot >= 0) {
-                rs::bf16_t *dst = v_cache + (long long) slot * kv_dim + (long long) (h - heads - kv_heads) * d;
-                for (int i = lane; i < d; i += rs::WARP) {
-                    dst[i] = rs::f32_to_bf16(src[i]);
+    // the head, PER_LANE elements per lane (i = lane + 32·k), every load issued before the first use
+    float x[PER_LANE];
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+        const int i = lane + k * rs::WARP;
+        x[k] = i < d ? src[i] : 0.f;
+    }
+    if (h >= heads + kv_heads) {
+        // V: copied as projected, rounded to bf16
+        if (slot >= 0) {
+            rs::bf16_t *dst = v_cache + (long long) slot * kv_dim + (long long) (h - heads - kv_heads) * d;
+#pragma unroll
+            for (int k = 0; k < PER_LANE; k++) {
+                const int i = lane + k * rs::WARP;
+                if (i < d) {
+                    dst[i] = rs::f32_to_bf16(x[k]);
                 }
             }
-            continue;
         }
-        const bool is_q = h < heads;
-        // 1. load the head; optional RMSNorm over its d dims: y = w ⊙ (x · rsqrt(mean(x²) + eps))
+        return;
+    }
+    const bool is_q = h < heads;
+    // 1. optional RMSNorm over the head's d dims: y = w ⊙ (x · rsqrt(mean(x²) + eps))
+    if (use_qk_norm) {
+        const rs::bf16_t *w = is_q ? q_norm : k_norm;
         float ss = 0.f;
+        float wf[PER_LANE];
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+            const int i = lane + k * rs::WARP;
+            wf[k] = i < d ? rs::bf16_to_f32(w[i]) : 0.f;
+            ss += x[k] * x[k];
+        }
+        ss = rs::warp_sum(ss);
+        const float inv = rsqrtf(ss / (float) d + eps);
+#pragma unroll
+        for (int k = 0; k < PER_LANE; k++) {
+            x[k] = wf[k] * (x[k] * inv);
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < PER_LANE; k++) {
+        const int i = lane + k * rs::WARP;
+        if (i < d) {
+            buf[i] = x[k];
+        }
+    }
+    __syncwarp();
+    // 2. RoPE on the first r dims: pairs (j, j + r/2); each lane reads and writes only its own pairs
+    for (int j = lane; j < half; j += rs::WARP) {
+        const float a = buf[j];
+        const float b = buf[j + half];
+        const float c = cos_row[j];
+        const float s = sin_row[j];
+        buf[j] = a * c - b * s;
+        buf[j + half] = b * c + a * s;
+    }
+    __syncwarp();
+    // 3. store: q as fp32 for attention, k into the cache as bf16
+    const float poison = pos_ok ? 0.f : __uint_as_float(0x7fc00000u); // NaN when the position is bad
+    if (is_q) {
+        float *dst = q_out + (long long) t * heads * d + (long long) h * d;
         for (int i = lane; i < d; i += rs::WARP) {
-            float x = src[i];
-            buf[i] = x;
-            ss += x * x;
+            dst[i] = buf[i] + poison;
         }
-        if (use_qk_norm) {
-            ss = rs::warp_sum(ss);
-            const float inv = rsqrtf(ss / (float) d + eps);
-            const rs::bf16_t *w = is_q ? q_norm : k_norm;
-            for (int i = lane; i < d; i += rs::WARP) {
-                buf[i] = rs::bf16_to_f32(w[i]) * (buf[i] * inv);
-            }
+    } else if (slot >= 0) {
+        rs::bf16_t *dst = k_cache + (long long) slot * kv_dim + (long long) (h - heads) * d;
+        for (int i = lane; i < d; i += rs::WARP) {
+            dst[i] = rs::f32_to_bf16(buf[i] + poison);
         }
-        __syncwarp();
-        // 2. RoPE on the first r dims: pairs (j, j + r/2); each lane reads and writes only its own pairs
-        for (int j = lane; j < half; j += rs::WARP) {
-            const float a = buf[j];
-            const float b = buf[j + half];
-            const float c = cos_row[j];
-            const float s = sin_row[j];
-            buf[j] = a * c - b * s;
-            buf[j + half] = b * c + a * s;
-        }
-        __syncwarp();
-        // 3. store: q as fp32 for attention, k into the cache as bf16
-        const float poison = pos_ok ? 0.f : __uint_as_float(0x7fc00000u); // NaN when the position is bad
-        if (is_q) {
-            float *dst = q_out + (long long) t * heads * d + (long long) h * d;
-            for (int i = lane; i < d; i += rs::WARP) {
-                dst[i] = buf[i] + poison;
-            }
-        } else if (slot >= 0) {
-            rs::bf16_t *dst = k_cache + (long long) slot * kv_dim + (long long) (h - heads) * d;
-            for (int i = lane; i < d; i += rs::WARP) {
-                dst[i] = rs::f32_to_bf16(buf[i] + poison);
-            }
-        }
-        __syncwarp(); // buf is reused by this warp's next head
     }
 }

@@ -28,7 +28,7 @@ static void run(int T, int H, int Hkv, int d, int r, bool qkNorm) {
     if (T > 3) slot[2] = slotsTotal; // out of the cache: no KV write
     std::vector<float> qOut(T * H * d, NAN);
     std::vector<uint16_t> kc(slotsTotal * kvDim, 0xFFFF), vc(slotsTotal * kvDim, 0xFFFF);
-    emu::launch(qk_norm_rope_cache, dim3(T), dim3(128), 0, qkv.data(), pos.data(), slot.data(), cosT.data(), sinT.data(),
+    emu::launch(qk_norm_rope_cache, dim3(T, (H + 2 * Hkv + 3) / 4), dim3(128), 0, qkv.data(), pos.data(), slot.data(), cosT.data(), sinT.data(),
                 (const rs::bf16_t *) qn.data(), (const rs::bf16_t *) kn.data(), qOut.data(), (rs::bf16_t *) kc.data(),
                 (rs::bf16_t *) vc.data(), T, H, Hkv, d, r, maxPos, slotsTotal, qkNorm ? 1 : 0, 1e-6f);
 

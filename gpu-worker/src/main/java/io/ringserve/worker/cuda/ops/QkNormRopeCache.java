@@ -18,6 +18,7 @@ public final class QkNormRopeCache {
     /** The largest head dim the kernel supports. */
     public static final int MAX_HEAD_DIM = 256;
     private static final int THREADS = 128;
+    private static final int WARPS = THREADS / 32;
     private final Kernel kernel;
 
     public QkNormRopeCache(CudaDevice device) {
@@ -93,7 +94,9 @@ public final class QkNormRopeCache {
         Shapes.require(op, "qOut", qOut, 4L * tokens * heads * headDim);
         Shapes.require(op, "kCache", kCache, 2L * cacheRows * kvDim);
         Shapes.require(op, "vCache", vCache, 2L * cacheRows * kvDim);
-        kernel.launch(s, tokens, THREADS, 0, qkv, positions, slots, cosTable, sinTable, qNorm, kNorm, qOut, kCache, vCache,
-                tokens, heads, kvHeads, headDim, rotaryDim, positionsInTable, cacheRows, qkNorm ? 1 : 0, eps);
+        int headSlotBlocks = (heads + 2 * kvHeads + WARPS - 1) / WARPS; // warp w of block y: head slot WARPS·y + w
+        Shapes.gridYZ(op, "head slot blocks", headSlotBlocks);
+        kernel.launch(s, tokens, headSlotBlocks, 1, THREADS, 1, 1, 0, new Object[] {qkv, positions, slots, cosTable, sinTable, qNorm, kNorm, qOut,
+                kCache, vCache, tokens, heads, kvHeads, headDim, rotaryDim, positionsInTable, cacheRows, qkNorm ? 1 : 0, eps});
     }
 }
