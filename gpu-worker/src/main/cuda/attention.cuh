@@ -36,7 +36,7 @@ constexpr int STAGED = TK * (MAX_D / 8) / THREADS;  // 16-byte chunks of a K (or
 
 /** Shared state of one attention block; static shared memory, about 43 KB. */
 struct Smem {
-    float q[MAX_G * MAX_D];                 // (G, d) the group's queries
+    __align__(16) float q[MAX_G * MAX_D];   // (G, d) the group's queries
     __align__(16) rs::bf16_t k[TK * ROW];   // (TK, d) the tile's keys, row stride ROW
     __align__(16) rs::bf16_t v[TK * ROW];   // (TK, d) the tile's values, row stride ROW
     float s[MAX_G][TK];                     // (G, TK) scores, then exp weights of the current tile
@@ -51,22 +51,53 @@ struct Staged {
     rs::vec16 v[STAGED];
 };
 
-/** KV cache row of key position p of this sequence. */
-__device__ __forceinline__ long long slot_of(const int *__restrict__ table, int block_size, int p) {
+/** KV cache row of key position p of this sequence; shift = log2(B) when B is a power of two, else -1. */
+__device__ __forceinline__ long long slot_of(const int *__restrict__ table, int block_size, int shift, int p) {
+    if (shift >= 0) {
+        return ((long long) table[p >> shift] << shift) + (p & (block_size - 1));
+    }
     return (long long) table[p / block_size] * block_size + p % block_size;
 }
 
-/** Issues the 16-byte loads of the tile starting at key `tile` (keys past key_end are not read). */
-__device__ __forceinline__ void fetch(Staged &st, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
-                                      const int *__restrict__ table, int block_size, int tile, int key_end, int d, int kv_dim,
-                                      long long head_off) {
-    const int per_row = d / 8;
-#pragma unroll
-    for (int c = 0; c < STAGED; c++) {
+/**
+ * Where this thread's 16-byte chunks of a tile lie: chunk c is part `part` of key row kk0 + c·kstep (the same for
+ * every tile; THREADS is a multiple of d/8 for every power-of-two d, else the row is found by division).
+ */
+struct ChunkMap {
+    int per_row; // d / 8
+    int kk0;
+    int kstep;   // 0: divide per chunk
+    int part;
+
+    __device__ __forceinline__ ChunkMap(int d) : per_row(d / 8) {
+        kk0 = threadIdx.x / per_row;
+        part = threadIdx.x - kk0 * per_row;
+        kstep = THREADS % per_row == 0 ? THREADS / per_row : 0;
+    }
+
+    /** Key row of chunk c (TK or more: the chunk is past the tile) and its element offset in that row. */
+    __device__ __forceinline__ int row(int c, int &col) const {
+        if (kstep > 0) {
+            col = part * 8;
+            return kk0 + c * kstep;
+        }
         const int idx = threadIdx.x + c * THREADS;
         const int kk = idx / per_row;
+        col = (idx - kk * per_row) * 8;
+        return kk;
+    }
+};
+
+/** Issues the 16-byte loads of the tile starting at key `tile` (keys past key_end are not read). */
+__device__ __forceinline__ void fetch(Staged &st, const ChunkMap &map, const rs::bf16_t *__restrict__ k_cache,
+                                      const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ table, int block_size, int shift,
+                                      int tile, int key_end, int kv_dim, long long head_off) {
+#pragma unroll
+    for (int c = 0; c < STAGED; c++) {
+        int col;
+        const int kk = map.row(c, col);
         if (kk < TK && tile + kk < key_end) {
-            const long long at = slot_of(table, block_size, tile + kk) * kv_dim + head_off + (idx - kk * per_row) * 8;
+            const long long at = slot_of(table, block_size, shift, tile + kk) * kv_dim + head_off + col;
             st.k[c] = rs::load16(k_cache + at);
             st.v[c] = rs::load16(v_cache + at);
         }
@@ -74,16 +105,14 @@ __device__ __forceinline__ void fetch(Staged &st, const rs::bf16_t *__restrict__
 }
 
 /** Writes a fetched tile into sm.k / sm.v. */
-__device__ __forceinline__ void place(Smem &sm, const Staged &st, int tile, int key_end, int d) {
-    const int per_row = d / 8;
+__device__ __forceinline__ void place(Smem &sm, const Staged &st, const ChunkMap &map, int tile, int key_end) {
 #pragma unroll
     for (int c = 0; c < STAGED; c++) {
-        const int idx = threadIdx.x + c * THREADS;
-        const int kk = idx / per_row;
+        int col;
+        const int kk = map.row(c, col);
         if (kk < TK && tile + kk < key_end) {
-            const int at = kk * ROW + (idx - kk * per_row) * 8;
-            rs::store16(sm.k + at, st.k[c]);
-            rs::store16(sm.v + at, st.v[c]);
+            rs::store16(sm.k + kk * ROW + col, st.k[c]);
+            rs::store16(sm.v + kk * ROW + col, st.v[c]);
         }
     }
 }
@@ -110,10 +139,12 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
     const long long head_off = (long long) kv_head * d;
     // 16-byte staging when every K/V row segment is 16-byte aligned; else element by element
     const bool vec = (d & 7) == 0 && (kv_dim & 7) == 0 && rs::aligned16(k_cache) && rs::aligned16(v_cache);
+    const int shift = (block_size & (block_size - 1)) == 0 ? 31 - __clz(block_size) : -1;
+    const ChunkMap map(vec ? d : 8);
 
     Staged st;
     if (vec && key_begin < key_end) {
-        fetch(st, k_cache, v_cache, table, block_size, key_begin, key_end, d, kv_dim, head_off);
+        fetch(st, map, k_cache, v_cache, table, block_size, shift, key_begin, key_end, kv_dim, head_off);
     }
     for (int e = tid; e < gd; e += THREADS) {
         sm.q[e] = q[e];
@@ -131,15 +162,15 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
         const int keys = min(TK, key_end - tile);
         __syncthreads(); // q/m/l initialised; the previous tile's k, v and s fully consumed
         if (vec) {
-            place(sm, st, tile, key_end, d);
+            place(sm, st, map, tile, key_end);
             if (tile + TK < key_end) { // the next tile's loads overlap this tile's arithmetic
-                fetch(st, k_cache, v_cache, table, block_size, tile + TK, key_end, d, kv_dim, head_off);
+                fetch(st, map, k_cache, v_cache, table, block_size, shift, tile + TK, key_end, kv_dim, head_off);
             }
         } else {
             for (int idx = tid; idx < keys * d; idx += THREADS) {
                 const int kk = idx / d;
                 const int i = idx - kk * d;
-                const long long at = slot_of(table, block_size, tile + kk) * kv_dim + head_off + i;
+                const long long at = slot_of(table, block_size, shift, tile + kk) * kv_dim + head_off + i;
                 sm.k[kk * ROW + i] = k_cache[at];
                 sm.v[kk * ROW + i] = v_cache[at];
             }
@@ -155,13 +186,19 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
                 const float *qg = sm.q + g * d;
                 const rs::bf16_t *kr = sm.k + kk * ROW;
                 if (vec) {
-                    for (int i = 0; i < d; i += 8) {
+                    for (int i = 0; i < d; i += 8) { // q: two 16-byte reads, the same address across the warp
                         float kf[8];
                         rs::unpack8(rs::load16_rw(kr + i), kf);
-#pragma unroll
-                        for (int u = 0; u < 8; u++) {
-                            dot = fmaf(qg[i + u], kf[u], dot);
-                        }
+                        const rs::vec16 qa = rs::load16_rw(qg + i);
+                        const rs::vec16 qb = rs::load16_rw(qg + i + 4);
+                        dot = fmaf(__uint_as_float(qa.x), kf[0], dot);
+                        dot = fmaf(__uint_as_float(qa.y), kf[1], dot);
+                        dot = fmaf(__uint_as_float(qa.z), kf[2], dot);
+                        dot = fmaf(__uint_as_float(qa.w), kf[3], dot);
+                        dot = fmaf(__uint_as_float(qb.x), kf[4], dot);
+                        dot = fmaf(__uint_as_float(qb.y), kf[5], dot);
+                        dot = fmaf(__uint_as_float(qb.z), kf[6], dot);
+                        dot = fmaf(__uint_as_float(qb.w), kf[7], dot);
                     }
                 } else {
                     for (int i = 0; i < d; i++) {

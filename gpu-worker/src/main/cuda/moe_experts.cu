@@ -50,7 +50,7 @@
 //   vector path when D % 8 == 0 and x, gate_up are 16-byte aligned; else scalar loads (any D)
 //
 // Launch contract, moe_down:
-//   grid  (ceil(D / 8), min(E, TK), 1), block (256, 1, 1): one warp per output row j
+//   grid  (ceil(D / 32), min(E, TK), 1), block (256, 1, 1): four output rows per warp, 8 lanes each
 //   dynamic shared memory: SLOTS · min(I, H_CHUNK) · 4 bytes (32 KiB for I ≥ 1024)
 //   h        const float* [TK, I]     from moe_gate_up_silu
 //   down     const bf16*  [E, D, I]
@@ -97,7 +97,9 @@ constexpr int X_CHUNK = 2048;  // columns of x staged per pass (bf16): 8 · 2048
 constexpr int H_CHUNK = 1024;  // columns of h staged per pass (fp32): 8 · 1024 · 4 B = 32 KiB
 constexpr int TILE_M = 64;     // slots per block row of the tensor-core path
 constexpr int UNROLL_GU = 4;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 8)
-constexpr int UNROLL_DOWN = 4; // in moe_down (one row)
+constexpr int DOWN_ROWS = 4;    // output rows per warp in moe_down
+constexpr int DOWN_LANES = rs::WARP / DOWN_ROWS; // lanes per row (8)
+constexpr int UNROLL_DOWN = 8; // 16-byte loads in flight per lane in moe_down (I = 512: the whole row at once)
 
 /** The group of block column blockIdx.y: its expert, and its slots [begin, end) in the plan's slot list. */
 struct Group {
@@ -428,7 +430,10 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
     const int *slots = plan + 3 + 3 * experts;
     const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
-    const int j = blockIdx.x * WARPS + warp; // output row, warp-uniform
+    const int sub = lane % DOWN_LANES; // this lane's place among the DOWN_LANES lanes of its row
+    // output row, uniform over the row's lanes: DOWN_ROWS rows per warp, so a warp has DOWN_ROWS · DOWN_LANES ·
+    // UNROLL_DOWN 16-byte loads in flight at once
+    const int j = (blockIdx.x * WARPS + warp) * DOWN_ROWS + lane / DOWN_LANES;
     const bool vec = (inter & 7) == 0 && rs::aligned16(h) && rs::aligned16(down);
     const rs::bf16_t *w = down + ((size_t) g.expert * hidden + j) * inter; // (I) row j of the expert
 
@@ -446,7 +451,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
             if (vec && j < hidden) {
 #pragma unroll
                 for (int u = 0; u < UNROLL_DOWN; u++) {
-                    const int v = lane + u * rs::WARP;
+                    const int v = sub + u * DOWN_LANES;
                     if (v < ic / 8) {
                         wv[u] = rs::load16(w + i0 + 8 * v);
                     }
@@ -471,17 +476,17 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
             }
             if (vec) {
                 const int iv = ic / 8;
-                for (int v0 = lane; v0 < iv; v0 += rs::WARP * UNROLL_DOWN) {
+                for (int v0 = sub; v0 < iv; v0 += DOWN_LANES * UNROLL_DOWN) {
 #pragma unroll
                     for (int u = 0; u < UNROLL_DOWN; u++) {
-                        const int v = v0 + u * rs::WARP;
-                        if (v < iv && v0 != lane) { // the first vectors came before the barrier
+                        const int v = v0 + u * DOWN_LANES;
+                        if (v < iv && v0 != sub) { // the first vectors came before the barrier
                             wv[u] = rs::load16(w + i0 + 8 * v);
                         }
                     }
 #pragma unroll
                     for (int u = 0; u < UNROLL_DOWN; u++) {
-                        const int v = v0 + u * rs::WARP;
+                        const int v = v0 + u * DOWN_LANES;
                         if (v < iv) {
 #pragma unroll
                             for (int s = 0; s < SLOTS; s++) {
@@ -493,7 +498,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                     }
                 }
             } else {
-                for (int c = lane; c < ic; c += rs::WARP) {
+                for (int c = sub; c < ic; c += DOWN_LANES) {
                     const float wf = rs::bf16_to_f32(w[i0 + c]);
 #pragma unroll
                     for (int s = 0; s < SLOTS; s++) {
@@ -504,14 +509,17 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                 }
             }
         }
-        if (j < hidden) {
+        // every lane reduces (its row's lanes are an aligned group of DOWN_LANES, so the xor stays in the row)
 #pragma unroll
-            for (int s = 0; s < SLOTS; s++) {
-                if (s < n) {
-                    const float r = rs::warp_sum(acc[s]);
-                    if (lane == 0) {
-                        y[(size_t) slots[p + s] * hidden + j] = r;
-                    }
+        for (int s = 0; s < SLOTS; s++) {
+            if (s < n) {
+                float r = acc[s];
+#pragma unroll
+                for (int m = DOWN_LANES / 2; m > 0; m >>= 1) {
+                    r += __shfl_xor_sync(rs::FULL_MASK, r, m);
+                }
+                if (sub == 0 && j < hidden) {
+                    y[(size_t) slots[p + s] * hidden + j] = r;
                 }
             }
         }

@@ -85,12 +85,14 @@ router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_
             choice[tid] = s + (use_bias ? expert_bias[tid] : 0.f);
         }
         __syncthreads();
-        // group score: sum of the two best biased scores, same comparisons as the reference
+        // group score: sum of the two best biased scores (the best alone for one-expert groups). Warp w takes groups
+        // w, w + 8, ...: each lane keeps the top two of its experts, then the warp merges the pairs; the two largest
+        // values of a group do not depend on the merge order, and first + second is added once, as the reference does
         const int per_group = experts / n_group;
-        if (tid < n_group) {
+        for (int g = warp; g < n_group; g += WARPS) {
             float first = -INFINITY;
             float second = -INFINITY;
-            for (int e = tid * per_group; e < (tid + 1) * per_group; e++) {
+            for (int e = g * per_group + lane; e < (g + 1) * per_group; e += rs::WARP) {
                 const float s = choice[e];
                 if (s > first) {
                     second = first;
@@ -99,24 +101,33 @@ router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_
                     second = s;
                 }
             }
-            group_score[tid] = per_group >= 2 ? first + second : first;
-            group_kept[tid] = 0;
+#pragma unroll
+            for (int m = 16; m > 0; m >>= 1) {
+                const float of = __shfl_xor_sync(rs::FULL_MASK, first, m);
+                const float os = __shfl_xor_sync(rs::FULL_MASK, second, m);
+                // the top two of {first, second, of, os}, first >= second and of >= os
+                const float hi = fmaxf(first, of);
+                const float lo = fmaxf(fminf(first, of), fmaxf(second, os));
+                first = hi;
+                second = lo;
+            }
+            if (lane == 0) {
+                group_score[g] = per_group >= 2 ? first + second : first;
+            }
         }
         __syncthreads();
-        if (tid == 0) {
-            // Router.topIndices(groupScore, topk_group): largest first, lower index wins ties
+        if (warp == 0) {
+            // Router.topIndices(groupScore, topk_group): largest first, lower index wins ties; a NaN group ranks last
+            float v = lane < n_group ? group_score[lane] : -INFINITY;
+            v = v != v ? -INFINITY : v;
+            bool kept = false;
             for (int r = 0; r < topk_group; r++) {
-                int best = -1;
-                for (int g = 0; g < n_group; g++) {
-                    if (group_kept[g]) {
-                        continue;
-                    }
-                    if (best < 0 || group_score[g] > group_score[best]) {
-                        best = g;
-                    }
-                }
-                group_kept[best] = 1;
+                float best_v = kept || lane >= n_group ? -INFINITY : v;
+                int best_i = kept || lane >= n_group ? INT_MAX : lane;
+                rs::warp_argmax(best_v, best_i);
+                kept = kept || best_i == lane;
             }
+            group_kept[lane] = kept ? 1 : 0;
         }
         __syncthreads();
     } else {
@@ -148,20 +159,25 @@ router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_
     // 3. top-K by `choice` among kept groups: warp 0, K rounds of a warp argmax; lane owns e = lane + 32·j
     if (warp == 0) {
         const int per_group = experts / n_group;
-        unsigned taken = 0; // bit j: expert lane + 32·j already selected
+        float cand[PER_LANE]; // this lane's experts e = lane + 32·j, in registers for the K rounds
+        unsigned taken = 0;   // bit j: expert lane + 32·j selected already, or not selectable (outside E, group dropped)
+#pragma unroll
+        for (int j = 0; j < PER_LANE; j++) {
+            const int e = lane + rs::WARP * j;
+            const bool selectable = e < experts && group_kept[e / per_group];
+            const float v = selectable ? choice[e] : -INFINITY;
+            cand[j] = v != v ? -INFINITY : v; // NaN ranks last
+            taken |= selectable ? 0u : 1u << j;
+        }
         for (int k = 0; k < top_k; k++) {
             float best_v = -INFINITY;
             int best_i = INT_MAX;
 #pragma unroll
             for (int j = 0; j < PER_LANE; j++) {
                 const int e = lane + rs::WARP * j;
-                if (e < experts && !(taken & (1u << j)) && group_kept[e / per_group]) {
-                    float v = choice[e];
-                    v = v != v ? -INFINITY : v; // NaN ranks last
-                    if (v > best_v || (v == best_v && e < best_i)) {
-                        best_v = v;
-                        best_i = e;
-                    }
+                if (!(taken & (1u << j)) && (cand[j] > best_v || (cand[j] == best_v && e < best_i))) {
+                    best_v = cand[j];
+                    best_i = e;
                 }
             }
             rs::warp_argmax(best_v, best_i);

@@ -72,7 +72,7 @@ static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vect
     } else {
         emu::launch(moe_gate_up_silu, dim3((I + 7) / 8, groups), dim3(256), SLOTS * std::min(D, X_CHUNK) * 2,
                     (const rs::bf16_t *) xb.data(), (const rs::bf16_t *) gu.data(), (const int *) plan.data(), hb.data(), T, K, D, I, E);
-        emu::launch(moe_down, dim3((D + 7) / 8, groups), dim3(256), SLOTS * std::min(I, H_CHUNK) * 4, (const float *) hb.data(),
+        emu::launch(moe_down, dim3((D + 31) / 32, groups), dim3(256), SLOTS * std::min(I, H_CHUNK) * 4, (const float *) hb.data(),
                     (const rs::bf16_t *) dn.data(), (const int *) plan.data(), y.data(), T, K, D, I, E);
     }
     emu::launch(moe_combine, dim3((D + 255) / 256, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(),

@@ -67,8 +67,11 @@ public final class CudaRunner implements StepRunner {
      */
     static final int DECODE_SPLITS = 32;
     static final int SPLIT_MAX_SEQS = 32;
-    /** Least keys per split: a short context uses fewer splits rather than ranges of a few keys. */
-    static final int MIN_KEYS_PER_SPLIT = 64;
+    /**
+     * Least keys per split (one tile of attention.cuh): a short context uses fewer splits rather than ranges of a few
+     * keys, and a context of up to 32·32 keys is spread over as many blocks as it has tiles.
+     */
+    static final int MIN_KEYS_PER_SPLIT = 32;
     /**
      * Device memory left free beyond the weights, the KV cache and the step buffers {@link #reserveSteps} announced
      * (the driver's own allocations, fragmentation, and steps' buffers when nothing was announced).

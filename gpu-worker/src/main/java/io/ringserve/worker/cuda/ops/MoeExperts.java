@@ -22,6 +22,8 @@ public final class MoeExperts {
     public static final int MAX_EXPERTS = 2048;
     private static final int THREADS = 256;
     private static final int ROWS_PER_BLOCK = THREADS / 32;
+    /** moe_down: four output rows per warp. */
+    private static final int DOWN_ROWS_PER_BLOCK = 4 * ROWS_PER_BLOCK;
     private static final int SLOTS = 8;       // slots served per pass over a weight row (moe_experts.cu SLOTS)
     private static final int X_CHUNK = 2048;  // moe_experts.cu X_CHUNK
     private static final int H_CHUNK = 1024;  // moe_experts.cu H_CHUNK
@@ -124,7 +126,7 @@ public final class MoeExperts {
             return;
         }
         int smem = SLOTS * Math.min(inter, H_CHUNK) * 4;
-        down.launch(s, Shapes.ceilDiv(hidden, ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
+        down.launch(s, Shapes.ceilDiv(hidden, DOWN_ROWS_PER_BLOCK), maxGroups(tokens, topK, experts), 1, THREADS, 1, 1, smem,
                 new Object[] {h, downW, plan, y, tokens, topK, hidden, inter, experts});
     }
 
