@@ -29,10 +29,20 @@ constexpr int WARPS = THREADS / rs::WARP;
 constexpr int TK = 32;                              // keys per tile (= one per lane in the softmax step)
 constexpr int MAX_G = 8;                            // query heads per KV head
 constexpr int MAX_D = 256;                          // head dim
-constexpr int PER_THREAD = MAX_G * MAX_D / THREADS; // accumulator elements per thread (16)
+constexpr int PER_THREAD = MAX_G * MAX_D / THREADS; // accumulator elements per thread, largest shape (16)
 constexpr int ROW = MAX_D + 8;                      // bf16 per staged K/V row: 528 bytes, so the 8 lanes of a
                                                     // 16-byte shared access hit 8 different 4-bank groups
-constexpr int STAGED = TK * (MAX_D / 8) / THREADS;  // 16-byte chunks of a K (or V) tile per thread (8)
+constexpr int STAGED = TK * (MAX_D / 8) / THREADS;  // 16-byte chunks of a K (or V) tile per thread, d = 256 (8)
+// The kernels instantiate the core for two sizes (Shape): the small one (G·d <= 512, d <= 128: Ring-mini-2.0 and
+// Ring-lite) keeps the unrolled code short enough for the instruction cache — the large one's fully unrolled loops
+// are several times longer, and a decode step runs each attention kernel only briefly, from a cold cache.
+constexpr int SMALL_PER_THREAD = 4;
+constexpr int SMALL_STAGED = 4;
+
+/** Whether the small instantiation covers G query heads of dimension d. */
+__device__ __forceinline__ bool small_shape(int G, int d) {
+    return G * d <= SMALL_PER_THREAD * THREADS && d <= SMALL_STAGED * THREADS * 8 / TK;
+}
 
 /** Shared state of one attention block; static shared memory, about 43 KB. */
 struct Smem {
@@ -46,9 +56,10 @@ struct Smem {
 };
 
 /** A thread's share of one K/V tile in flight: chunk c is 8 bf16 of key (tid + c·THREADS) / (d/8). */
+template <int NS>
 struct Staged {
-    rs::vec16 k[STAGED];
-    rs::vec16 v[STAGED];
+    rs::vec16 k[NS];
+    rs::vec16 v[NS];
 };
 
 /** KV cache row of key position p of this sequence; shift = log2(B) when B is a power of two, else -1. */
@@ -89,11 +100,12 @@ struct ChunkMap {
 };
 
 /** Issues the 16-byte loads of the tile starting at key `tile` (keys past key_end are not read). */
-__device__ __forceinline__ void fetch(Staged &st, const ChunkMap &map, const rs::bf16_t *__restrict__ k_cache,
+template <int NS>
+__device__ __forceinline__ void fetch(Staged<NS> &st, const ChunkMap &map, const rs::bf16_t *__restrict__ k_cache,
                                       const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ table, int block_size, int shift,
                                       int tile, int key_end, int kv_dim, long long head_off) {
 #pragma unroll
-    for (int c = 0; c < STAGED; c++) {
+    for (int c = 0; c < NS; c++) {
         int col;
         const int kk = map.row(c, col);
         if (kk < TK && tile + kk < key_end) {
@@ -105,9 +117,10 @@ __device__ __forceinline__ void fetch(Staged &st, const ChunkMap &map, const rs:
 }
 
 /** Writes a fetched tile into sm.k / sm.v. */
-__device__ __forceinline__ void place(Smem &sm, const Staged &st, const ChunkMap &map, int tile, int key_end) {
+template <int NS>
+__device__ __forceinline__ void place(Smem &sm, const Staged<NS> &st, const ChunkMap &map, int tile, int key_end) {
 #pragma unroll
-    for (int c = 0; c < STAGED; c++) {
+    for (int c = 0; c < NS; c++) {
         int col;
         const int kk = map.row(c, col);
         if (kk < TK && tile + kk < key_end) {
@@ -121,14 +134,16 @@ __device__ __forceinline__ void place(Smem &sm, const Staged &st, const ChunkMap
  * Attends queries q[g·d .. g·d+d) (g < G) to keys [key_begin, key_end) of one sequence; on return
  * acc[k] holds the unnormalised output element e = threadIdx.x + k·THREADS (g = e / d, i = e % d) for
  * e < G·d, and sm.m / sm.l the running max and sum per query head (m = −inf, l = 0 when the range is
- * empty). Every thread of the block must call it with the same arguments.
+ * empty). Every thread of the block must call it with the same arguments. NA accumulators per thread
+ * (G·d <= NA·THREADS), NS staged 16-byte chunks per thread and tile (TK·d/8 <= NS·THREADS).
  *
  * @param q        const float* (G, d) fp32 queries of this group (contiguous)
  * @param k_cache  const bf16*  (S, Hkv·d)
  * @param v_cache  const bf16*  (S, Hkv·d)
  * @param table    const int*   (max_blocks) this sequence's block table
  */
-__device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const float *__restrict__ q,
+template <int NA, int NS>
+__device__ __forceinline__ void attend(Smem &sm, float (&acc)[NA], const float *__restrict__ q,
                                        const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
                                        const int *__restrict__ table, int block_size, int key_begin, int key_end,
                                        int G, int d, int kv_dim, int kv_head, float scale) {
@@ -142,7 +157,7 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
     const int shift = (block_size & (block_size - 1)) == 0 ? 31 - __clz(block_size) : -1;
     const ChunkMap map(vec ? d : 8);
 
-    Staged st;
+    Staged<NS> st;
     if (vec && key_begin < key_end) {
         fetch(st, map, k_cache, v_cache, table, block_size, shift, key_begin, key_end, kv_dim, head_off);
     }
@@ -154,7 +169,7 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
         sm.l[tid] = 0.f;
     }
 #pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
+    for (int k = 0; k < NA; k++) {
         acc[k] = 0.f;
     }
 
@@ -229,7 +244,7 @@ __device__ __forceinline__ void attend(Smem &sm, float (&acc)[PER_THREAD], const
 
         // 3. acc = acc·corr + Σ_p e_p · v_p over the tile's keys, in key order
 #pragma unroll
-        for (int k = 0; k < PER_THREAD; k++) {
+        for (int k = 0; k < NA; k++) {
             const int e = tid + k * THREADS;
             if (e < gd) {
                 const int g = e / d;
@@ -258,10 +273,11 @@ __device__ __forceinline__ void store(float *out, rs::bf16_t *out_bf16, long lon
  * The normalised output of attend(): each of the G heads' d values acc / l (0 where no key was attended), stored
  * from out[first] on (the group's first head) as store() does.
  */
-__device__ __forceinline__ void store_normalised(const Smem &sm, const float (&acc)[PER_THREAD], float *out, rs::bf16_t *out_bf16,
+template <int NA>
+__device__ __forceinline__ void store_normalised(const Smem &sm, const float (&acc)[NA], float *out, rs::bf16_t *out_bf16,
                                                  long long first, int G, int d) {
 #pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
+    for (int k = 0; k < NA; k++) {
         const int e = threadIdx.x + k * THREADS;
         if (e < G * d) {
             const float l = sm.l[e / d];

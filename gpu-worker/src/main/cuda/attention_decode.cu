@@ -51,7 +51,6 @@
 //   [N, H·d] as in attention_decode; num_seqs, heads, head_dim, splits (= Z) ints
 #include "attention.cuh"
 
-using rs_attn::PER_THREAD;
 using rs_attn::THREADS;
 
 namespace {
@@ -63,43 +62,34 @@ __device__ __forceinline__ int context_of(const int *context_lens, int seq, int 
     return ctx < 0 ? 0 : (int) min((long long) ctx, cap);
 }
 
-} // namespace
-
-extern "C" __global__ void __launch_bounds__(THREADS, 4)
-attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
-                 const int *__restrict__ block_tables, const int *__restrict__ context_lens, float *__restrict__ out,
-                 rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
-    __shared__ rs_attn::Smem sm;
+template <int NA, int NS>
+__device__ __forceinline__ void decode_block(rs_attn::Smem &sm, const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache,
+                                             const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ block_tables,
+                                             const int *__restrict__ context_lens, float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16,
+                                             int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
     const int kv_head = blockIdx.x;
     const int seq = blockIdx.y;
-    if (seq >= num_seqs || kv_head >= kv_heads) {
-        return;
-    }
     const int G = heads / kv_heads;
     const int d = head_dim;
     const long long q_off = (long long) seq * heads * d + (long long) kv_head * G * d; // first head of the group
     const int ctx = context_of(context_lens, seq, block_size, max_blocks);
 
-    float acc[PER_THREAD];
-    rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
-                    0, ctx, G, d, kv_heads * d, kv_head, scale);
-    rs_attn::store_normalised(sm, acc, out, out_bf16, q_off, G, d);
+    float acc[NA];
+    rs_attn::attend<NA, NS>(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
+                            0, ctx, G, d, kv_heads * d, kv_head, scale);
+    rs_attn::store_normalised<NA>(sm, acc, out, out_bf16, q_off, G, d);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 4)
-attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
-                       const int *__restrict__ block_tables, const int *__restrict__ context_lens,
-                       float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
-                       int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale,
-                       int min_keys_per_split) {
-    __shared__ rs_attn::Smem sm;
+template <int NA, int NS>
+__device__ __forceinline__ void split_block(rs_attn::Smem &sm, const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache,
+                                            const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ block_tables,
+                                            const int *__restrict__ context_lens, float *__restrict__ part_acc, float *__restrict__ part_m,
+                                            float *__restrict__ part_l, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                                            float scale, int min_keys_per_split) {
     const int kv_head = blockIdx.x;
     const int seq = blockIdx.y;
     const int split = blockIdx.z;
     const int splits = gridDim.z;
-    if (seq >= num_seqs || kv_head >= kv_heads) {
-        return;
-    }
     const int G = heads / kv_heads;
     const int d = head_dim;
     const long long q_off = (long long) seq * heads * d + (long long) kv_head * G * d;
@@ -110,13 +100,13 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
     const int begin = (int) min(begin_ll, (long long) ctx);
     const int end = (int) min(begin_ll + keys_per_split, (long long) ctx);
 
-    float acc[PER_THREAD];
-    rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
-                    begin, end, G, d, kv_heads * d, kv_head, scale);
+    float acc[NA];
+    rs_attn::attend<NA, NS>(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
+                            begin, end, G, d, kv_heads * d, kv_head, scale);
 
     // partial of query head h = kv_head·G + g at [seq, h, split]
 #pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
+    for (int k = 0; k < NA; k++) {
         const int e = threadIdx.x + k * THREADS;
         if (e < G * d) {
             const int g = e / d;
@@ -133,7 +123,46 @@ attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict
     }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 4)
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3)
+attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                 const int *__restrict__ block_tables, const int *__restrict__ context_lens, float *__restrict__ out,
+                 rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale) {
+    __shared__ rs_attn::Smem sm;
+    if ((int) blockIdx.y >= num_seqs || (int) blockIdx.x >= kv_heads) {
+        return;
+    }
+    if (rs_attn::small_shape(heads / kv_heads, head_dim)) {
+        decode_block<rs_attn::SMALL_PER_THREAD, rs_attn::SMALL_STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, out, out_bf16,
+                                                                       heads, kv_heads, head_dim, block_size, max_blocks, scale);
+    } else {
+        decode_block<rs_attn::PER_THREAD, rs_attn::STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, out, out_bf16,
+                                                           heads, kv_heads, head_dim, block_size, max_blocks, scale);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3)
+attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                       const int *__restrict__ block_tables, const int *__restrict__ context_lens,
+                       float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
+                       int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale,
+                       int min_keys_per_split) {
+    __shared__ rs_attn::Smem sm;
+    if ((int) blockIdx.y >= num_seqs || (int) blockIdx.x >= kv_heads) {
+        return;
+    }
+    if (rs_attn::small_shape(heads / kv_heads, head_dim)) {
+        split_block<rs_attn::SMALL_PER_THREAD, rs_attn::SMALL_STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, part_acc, part_m,
+                                                                      part_l, heads, kv_heads, head_dim, block_size, max_blocks, scale,
+                                                                      min_keys_per_split);
+    } else {
+        split_block<rs_attn::PER_THREAD, rs_attn::STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, part_acc, part_m, part_l,
+                                                          heads, kv_heads, head_dim, block_size, max_blocks, scale, min_keys_per_split);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3)
 attention_decode_combine(const float *__restrict__ part_acc, const float *__restrict__ part_m, const float *__restrict__ part_l,
                          float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int head_dim, int splits) {
     __shared__ float weight[THREADS]; // (THREADS) exp(m_z − M) of a chunk of splits, 0 for an empty split

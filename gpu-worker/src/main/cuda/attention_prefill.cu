@@ -29,20 +29,18 @@
 //   scale        float                    1/sqrt(d)
 #include "attention.cuh"
 
-using rs_attn::PER_THREAD;
 using rs_attn::THREADS;
 
-extern "C" __global__ void __launch_bounds__(THREADS, 4)
-attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
-                  const int *__restrict__ block_tables, const int *__restrict__ row_seq, const int *__restrict__ positions,
-                  float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
-                  float scale) {
-    __shared__ rs_attn::Smem sm;
+namespace {
+
+template <int NA, int NS>
+__device__ __forceinline__ void prefill_block(rs_attn::Smem &sm, const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache,
+                                              const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ block_tables,
+                                              const int *__restrict__ row_seq, const int *__restrict__ positions, float *__restrict__ out,
+                                              rs::bf16_t *__restrict__ out_bf16, int heads, int kv_heads, int head_dim, int block_size,
+                                              int max_blocks, float scale) {
     const int kv_head = blockIdx.x;
     const int t = blockIdx.y;
-    if (t >= tokens || kv_head >= kv_heads) {
-        return;
-    }
     const int G = heads / kv_heads;
     const int d = head_dim;
     const long long q_off = (long long) t * heads * d + (long long) kv_head * G * d; // first head of the group
@@ -51,8 +49,28 @@ attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_
     const int keys = pos < 0 ? 0 : (int) min((long long) pos + 1, cap);
     const int seq = row_seq[t];
 
-    float acc[PER_THREAD];
-    rs_attn::attend(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
-                    0, keys, G, d, kv_heads * d, kv_head, scale);
-    rs_attn::store_normalised(sm, acc, out, out_bf16, q_off, G, d);
+    float acc[NA];
+    rs_attn::attend<NA, NS>(sm, acc, q + q_off, k_cache, v_cache, block_tables + (long long) seq * max_blocks, block_size,
+                            0, keys, G, d, kv_heads * d, kv_head, scale);
+    rs_attn::store_normalised<NA>(sm, acc, out, out_bf16, q_off, G, d);
+}
+
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3)
+attention_prefill(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
+                  const int *__restrict__ block_tables, const int *__restrict__ row_seq, const int *__restrict__ positions,
+                  float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                  float scale) {
+    __shared__ rs_attn::Smem sm;
+    if ((int) blockIdx.y >= tokens || (int) blockIdx.x >= kv_heads) {
+        return;
+    }
+    if (rs_attn::small_shape(heads / kv_heads, head_dim)) {
+        prefill_block<rs_attn::SMALL_PER_THREAD, rs_attn::SMALL_STAGED>(sm, q, k_cache, v_cache, block_tables, row_seq, positions, out, out_bf16,
+                                                                        heads, kv_heads, head_dim, block_size, max_blocks, scale);
+    } else {
+        prefill_block<rs_attn::PER_THREAD, rs_attn::STAGED>(sm, q, k_cache, v_cache, block_tables, row_seq, positions, out, out_bf16, heads,
+                                                            kv_heads, head_dim, block_size, max_blocks, scale);
+    }
 }
