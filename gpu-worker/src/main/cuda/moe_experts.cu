@@ -306,14 +306,10 @@ moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, 
     }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict__ gate_up, const int *__restrict__ plan,
-                 float *__restrict__ h, int tokens, int top_k, int hidden, int inter, int experts) {
-    Group g;
-    if (!group_of(plan, experts, g)) {
-        return; // block-uniform, before any barrier
-    }
-    rs::bf16_t *xs = rs::dynamic_smem<rs::bf16_t>(); // (SLOTS, dc) inputs of this pass's slots, this chunk
+template <int S>
+__device__ __forceinline__ void gate_up_body(const Group &g, const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict__ gate_up,
+                                             const int *__restrict__ plan, float *__restrict__ h, int top_k, int hidden, int inter, int experts) {
+    rs::bf16_t *xs = rs::dynamic_smem<rs::bf16_t>(); // (S, dc) inputs of this pass's slots, this chunk
     const int *slots = plan + 3 + 3 * experts;
     const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
@@ -322,12 +318,12 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
     const rs::bf16_t *wg = gate_up + ((size_t) g.expert * 2 * inter + i) * hidden; // (D) gate row i
     const rs::bf16_t *wu = wg + (size_t) inter * hidden;                          // (D) up row i
 
-    for (int p = g.begin; p < g.end; p += SLOTS) {
-        const int n = min(SLOTS, g.end - p);
-        float ag[SLOTS];
-        float au[SLOTS];
+    for (int p = g.begin; p < g.end; p += S) {
+        const int n = min(S, g.end - p);
+        float ag[S];
+        float au[S];
 #pragma unroll
-        for (int s = 0; s < SLOTS; s++) {
+        for (int s = 0; s < S; s++) {
             ag[s] = 0.f;
             au[s] = 0.f;
         }
@@ -379,7 +375,7 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
                         const int v = v0 + u * rs::WARP;
                         if (v < dv) {
 #pragma unroll
-                            for (int s = 0; s < SLOTS; s++) {
+                            for (int s = 0; s < S; s++) {
                                 if (s < n) {
                                     const rs::vec16 xv = rs::load16_rw(xs + s * dc + 8 * v);
                                     ag[s] += rs::dot8(vg[u], xv);
@@ -394,7 +390,7 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
                     const float fg = rs::bf16_to_f32(wg[d0 + c]);
                     const float fu = rs::bf16_to_f32(wu[d0 + c]);
 #pragma unroll
-                    for (int s = 0; s < SLOTS; s++) {
+                    for (int s = 0; s < S; s++) {
                         if (s < n) {
                             const float xv = rs::bf16_to_f32(xs[s * dc + c]);
                             ag[s] = fmaf(fg, xv, ag[s]);
@@ -406,7 +402,7 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
         }
         if (i < inter) {
 #pragma unroll
-            for (int s = 0; s < SLOTS; s++) {
+            for (int s = 0; s < S; s++) {
                 if (s < n) {
                     const float gs = rs::warp_sum(ag[s]);
                     const float us = rs::warp_sum(au[s]);
@@ -420,13 +416,25 @@ moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict_
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS)
-moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const int *__restrict__ plan,
-         float *__restrict__ y, int tokens, int top_k, int hidden, int inter, int experts) {
+moe_gate_up_silu(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restrict__ gate_up, const int *__restrict__ plan,
+                 float *__restrict__ h, int tokens, int top_k, int hidden, int inter, int experts) {
     Group g;
     if (!group_of(plan, experts, g)) {
-        return;
+        return; // block-uniform, before any barrier
     }
-    float *hs = rs::dynamic_smem<float>(); // (SLOTS, ic) activations of this pass's slots, this chunk
+    // a group of one slot (every group at batch 1) runs a body unrolled for one slot: a fraction of the code, so
+    // the step's many short launches stay inside the instruction cache; the result is bit for bit the same
+    if (g.end - g.begin == 1) {
+        gate_up_body<1>(g, x, gate_up, plan, h, top_k, hidden, inter, experts);
+    } else {
+        gate_up_body<SLOTS>(g, x, gate_up, plan, h, top_k, hidden, inter, experts);
+    }
+}
+
+template <int S>
+__device__ __forceinline__ void down_body(const Group &g, const float *__restrict__ h, const rs::bf16_t *__restrict__ down,
+                                          const int *__restrict__ plan, float *__restrict__ y, int hidden, int inter, int experts) {
+    float *hs = rs::dynamic_smem<float>(); // (S, ic) activations of this pass's slots, this chunk
     const int *slots = plan + 3 + 3 * experts;
     const int warp = threadIdx.x / rs::WARP;
     const int lane = threadIdx.x % rs::WARP;
@@ -437,11 +445,11 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
     const bool vec = (inter & 7) == 0 && rs::aligned16(h) && rs::aligned16(down);
     const rs::bf16_t *w = down + ((size_t) g.expert * hidden + j) * inter; // (I) row j of the expert
 
-    for (int p = g.begin; p < g.end; p += SLOTS) {
-        const int n = min(SLOTS, g.end - p);
-        float acc[SLOTS];
+    for (int p = g.begin; p < g.end; p += S) {
+        const int n = min(S, g.end - p);
+        float acc[S];
 #pragma unroll
-        for (int s = 0; s < SLOTS; s++) {
+        for (int s = 0; s < S; s++) {
             acc[s] = 0.f;
         }
         for (int i0 = 0; i0 < inter; i0 += H_CHUNK) {
@@ -489,7 +497,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                         const int v = v0 + u * DOWN_LANES;
                         if (v < iv) {
 #pragma unroll
-                            for (int s = 0; s < SLOTS; s++) {
+                            for (int s = 0; s < S; s++) {
                                 if (s < n) {
                                     acc[s] += dot8_f32(wv[u], hs + s * ic + 8 * v);
                                 }
@@ -501,7 +509,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                 for (int c = sub; c < ic; c += DOWN_LANES) {
                     const float wf = rs::bf16_to_f32(w[i0 + c]);
 #pragma unroll
-                    for (int s = 0; s < SLOTS; s++) {
+                    for (int s = 0; s < S; s++) {
                         if (s < n) {
                             acc[s] = fmaf(wf, hs[s * ic + c], acc[s]);
                         }
@@ -511,7 +519,7 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
         }
         // every lane reduces (its row's lanes are an aligned group of DOWN_LANES, so the xor stays in the row)
 #pragma unroll
-        for (int s = 0; s < SLOTS; s++) {
+        for (int s = 0; s < S; s++) {
             if (s < n) {
                 float r = acc[s];
 #pragma unroll
@@ -523,6 +531,22 @@ moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const
                 }
             }
         }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 3) // at most 85 registers: three blocks per SM
+moe_down(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, const int *__restrict__ plan,
+         float *__restrict__ y, int tokens, int top_k, int hidden, int inter, int experts) {
+    Group g;
+    if (!group_of(plan, experts, g)) {
+        return;
+    }
+    // a group of one slot (every group at batch 1) runs a body unrolled for one slot: a fraction of the code, so
+    // the step's many short launches stay inside the instruction cache; the result is bit for bit the same
+    if (g.end - g.begin == 1) {
+        down_body<1>(g, h, down, plan, y, hidden, inter, experts);
+    } else {
+        down_body<SLOTS>(g, h, down, plan, y, hidden, inter, experts);
     }
 }
 
