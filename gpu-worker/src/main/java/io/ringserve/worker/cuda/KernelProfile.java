@@ -213,10 +213,10 @@ public final class KernelProfile implements AutoCloseable {
      * How often the runner launches {@code op} in a decode step of {@code batch} sequences: once for the embedding
      * and the head's ops, once per layer for the attention block, per dense layer for the dense MLP, per MoE layer
      * for the router, the experts and (with one) the shared expert; never {@code attention_prefill}; the SiLU·mul
-     * ops only above 8 sequences (up to 8 the gate_up GEMV applies it).
+     * ops only above 64 sequences (up to 64 the gate_up GEMV applies it).
      */
     public static int launches(ModelConfig c, Op op, int batch) {
-        if ((op == Op.DENSE_SILU || op == Op.SHARED_SILU) && batch <= Gemv.MAX_TOKENS) {
+        if ((op == Op.DENSE_SILU || op == Op.SHARED_SILU) && batch <= Gemv.STREAMED_MAX_TOKENS) {
             return 0;
         }
         int layers = c.numHiddenLayers();
@@ -317,9 +317,9 @@ public final class KernelProfile implements AutoCloseable {
         return experts * (1 - Math.pow(1 - (double) topK / experts, tokens));
     }
 
-    /** What a SwiGLU gate_up writes: (T, I) bf16 when SiLU·mul is fused into it (≤ 8 tokens), else (T, 2·I) fp32. */
+    /** What a SwiGLU gate_up writes: (T, I) bf16 when SiLU·mul is fused into it (≤ 64 tokens), else (T, 2·I) fp32. */
     private static long gateUpOut(int batch, long t, long inter) {
-        return batch <= Gemv.MAX_TOKENS ? t * inter * BF16 : t * 2 * inter * F32;
+        return batch <= Gemv.STREAMED_MAX_TOKENS ? t * inter * BF16 : t * 2 * inter * F32;
     }
 
     private static boolean hasExpertBias(ModelConfig c) {

@@ -42,6 +42,7 @@ class DecodeGraphsTest {
                     int b = DecodeGraphs.bucket(n, limit);
                     String at = c.getClass().getSimpleName() + " N=" + n + " bucket " + b;
                     assertEquals(n <= Gemv.MAX_TOKENS, b <= Gemv.MAX_TOKENS, at + ": gemv");
+                    assertEquals(n <= Gemv.STREAMED_MAX_TOKENS, b <= Gemv.STREAMED_MAX_TOKENS, at + ": streamed gemv");
                     assertEquals(n <= CudaRunner.SPLIT_MAX_SEQS, b <= CudaRunner.SPLIT_MAX_SEQS, at + ": split-K attention");
                     assertEquals(MoeExperts.tensorCores(n, k, e), MoeExperts.tensorCores(b, k, e), at + ": tensor-core experts");
                 }

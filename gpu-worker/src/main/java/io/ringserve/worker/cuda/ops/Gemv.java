@@ -14,6 +14,14 @@ import jcuda.driver.CUstream;
 public final class Gemv {
     /** The most tokens one launch serves (one kernel entry point per token count). */
     public static final int MAX_TOKENS = 8;
+    /**
+     * The most tokens {@link #launchStreamed} / {@link #launchSwigluStreamed} serve, one launch per 8 tokens: the first
+     * launch streams W from memory, the next ones find it in L2 (the per-layer projections of these models are 1 to
+     * 13 MB, the L2 of an H100 50 MB). Up to here that beats the tensor-core tiles, whose 64 × 64 tiles give a
+     * 64-token step only N / 64 blocks (4 for a router gate, 48 for a QKV projection) each marching over all of K.
+     * A power of two, so a step and its CUDA-graph bucket take the same path.
+     */
+    public static final int STREAMED_MAX_TOKENS = 64;
     private static final int THREADS = 256;
     private static final int ROWS_PER_BLOCK = THREADS / 32;
     private static final int K_CHUNK = 2048;
@@ -65,5 +73,39 @@ public final class Gemv {
         Shapes.require("gemv", "w", w, 2L * n * k);
         int shared = 2 * tokens * Math.min(k, K_CHUNK);
         kernels[tokens].launch(s, Shapes.ceilDiv(n, ROWS_PER_BLOCK), THREADS, shared, y, x, w, n, k, accumulate ? 1 : 0);
+    }
+
+    /** {@link #launch} for up to {@link #STREAMED_MAX_TOKENS} tokens: one launch per 8 tokens (the last takes the rest). */
+    public void launchStreamed(CUstream s, DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, int tokens, int n, int k, boolean accumulate) {
+        streamedTokens("gemv", tokens);
+        for (int t0 = 0; t0 < tokens; t0 += MAX_TOKENS) {
+            int t = Math.min(MAX_TOKENS, tokens - t0);
+            launch(s, slice(y, 4L * n, t0, t), slice(x, 2L * k, t0, t), w, t, n, k, accumulate);
+        }
+    }
+
+    /** {@link #launchSwiglu} for up to {@link #STREAMED_MAX_TOKENS} tokens: one launch per 8 tokens (the last takes the rest). */
+    public void launchSwigluStreamed(CUstream s, DeviceBuffer h, DeviceBuffer x, DeviceBuffer gateUp, int tokens, int inter, int k) {
+        streamedTokens("gemv_swiglu", tokens);
+        for (int t0 = 0; t0 < tokens; t0 += MAX_TOKENS) {
+            int t = Math.min(MAX_TOKENS, tokens - t0);
+            launchSwiglu(s, slice(h, 2L * inter, t0, t), slice(x, 2L * k, t0, t), gateUp, t, inter, k);
+        }
+    }
+
+    private static void streamedTokens(String op, int tokens) {
+        if (tokens < 1 || tokens > STREAMED_MAX_TOKENS) {
+            throw new IllegalArgumentException(op + ": tokens must be 1.." + STREAMED_MAX_TOKENS + ", got " + tokens);
+        }
+    }
+
+    /** Rows [t0, t0 + t) of a (T, rowBytes) buffer; the whole buffer when that is all of it. */
+    private static DeviceBuffer slice(DeviceBuffer b, long rowBytes, int t0, int t) {
+        long from = rowBytes * t0;
+        long bytes = rowBytes * t;
+        if (from + bytes > b.bytes()) {
+            throw new IllegalArgumentException("gemv: a " + b.bytes() + "-byte buffer has no rows " + t0 + ".." + (t0 + t - 1) + " of " + rowBytes + " bytes");
+        }
+        return from == 0 && bytes == b.bytes() ? b : b.slice(from, bytes);
     }
 }

@@ -7,8 +7,9 @@ import jcuda.driver.CUstream;
 
 /**
  * {@code y = x · Wᵀ} (or {@code y += x · Wᵀ}) for any token count, bf16 in, fp32 accumulated and out. Up to
- * {@link Gemv#MAX_TOKENS} tokens it runs {@link Gemv} (weight bandwidth is all that matters); above, the tensor-core
- * tiles of {@code matmul.cu} (mma.sync m16n8k16, 64 × 64 tiles). Mirrors ReferenceOps.matmul.
+ * {@link Gemv#STREAMED_MAX_TOKENS} tokens it runs {@link Gemv} (weight bandwidth is all that matters; above 8 tokens
+ * one launch per 8, W from L2 after the first); above, the tensor-core tiles of {@code matmul.cu} (mma.sync m16n8k16,
+ * 64 × 64 tiles). Mirrors ReferenceOps.matmul.
  * Legend: T = tokens, N = rows of W (outputs), K = columns of W (inputs).
  */
 public final class Matmul {
@@ -28,8 +29,8 @@ public final class Matmul {
      * @param w (N, K) bf16, row-major as the checkpoint stores it
      */
     public void launch(CUstream s, DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, int tokens, int n, int k, boolean accumulate) {
-        if (tokens >= 1 && tokens <= Gemv.MAX_TOKENS) {
-            gemv.launch(s, y, x, w, tokens, n, k, accumulate);
+        if (tokens >= 1 && tokens <= Gemv.STREAMED_MAX_TOKENS) {
+            gemv.launchStreamed(s, y, x, w, tokens, n, k, accumulate);
         } else {
             launchTiled(s, y, x, w, tokens, n, k, accumulate);
         }

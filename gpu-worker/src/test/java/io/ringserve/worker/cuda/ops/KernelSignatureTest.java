@@ -169,6 +169,14 @@ class KernelSignatureTest {
                 gemv.launchSwiglu(f.s, f.bf16(t, f.d.inter()), f.bf16(t, f.d.hidden()), f.bf16(2L * f.d.inter(), f.d.hidden()), t, f.d.inter(), f.d.hidden());
             }
         }));
+        calls.add(new Call("Gemv.launchStreamed and launchSwigluStreamed, 9.." + Gemv.STREAMED_MAX_TOKENS + " tokens", f -> {
+            Gemv gemv = new Gemv(f.device);
+            for (int t : new int[] {9, 31, Gemv.STREAMED_MAX_TOKENS}) {
+                gemv.launchStreamed(f.s, f.f32(t, f.d.qkvDim()), f.bf16(t, f.d.hidden()), f.bf16(f.d.qkvDim(), f.d.hidden()), t, f.d.qkvDim(), f.d.hidden(), false);
+                gemv.launchSwigluStreamed(f.s, f.bf16(t, f.d.inter()), f.bf16(t, f.d.hidden()), f.bf16(2L * f.d.inter(), f.d.hidden()), t, f.d.inter(),
+                        f.d.hidden());
+            }
+        }));
         calls.add(new Call("Matmul.launch, T tokens (tensor cores)", f -> new Matmul(f.device).launch(f.s, f.f32(f.d.tokens(), f.d.vocab()),
                 f.bf16(f.d.tokens(), f.d.hidden()), f.bf16(f.d.vocab(), f.d.hidden()), f.d.tokens(), f.d.vocab(), f.d.hidden(), false)));
         calls.add(new Call("Matmul.launch, 3 tokens (gemv)", f -> new Matmul(f.device).launch(f.s, f.f32(3, f.d.hidden()), f.bf16(3, f.d.inter()),
