@@ -46,7 +46,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The worker's command line: {@code serve} (the default without arguments), {@code logits}, {@code generate},
- * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}. Usage errors exit 2; a file or model
+ * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}, {@code kernel-table}. Usage errors exit 2; a file or model
  * that cannot be used exits 1 with one line naming it.
  */
 public final class Main {
@@ -68,6 +68,9 @@ public final class Main {
                          fraction of the memory roofline (--prompt-tokens/--decode-tokens/--concurrency: older names)
                          --profile (GPU only): then per batch size a per-kernel table of eager decode steps (CUDA
                          events: us, bytes, GB/s, % of the copy bandwidth) against the timed runs' step time
+              kernel-table --csv FILE [--copy-gbps N]
+                         the per-kernel table of the last decode step in an Nsight Compute CSV (ncu --csv --metrics
+                         gpu__time_duration.sum,dram__bytes_read.sum): kernel, grid, launches, us, bytes, GB/s
             Without --model the bundled demo model is used (random weights: its output is meaningless text).
             """;
 
@@ -116,6 +119,7 @@ public final class Main {
                 case "detokenize" -> detokenize(o);
                 case "demo-model" -> demoModel(o);
                 case "bench" -> bench(o);
+                case "kernel-table" -> kernelTable(o);
                 default -> throw new UsageException("unknown command '" + command + "'");
             }
             out.flush();
@@ -138,6 +142,7 @@ public final class Main {
             case "tokenize" -> Set.of("model", "text");
             case "detokenize" -> Set.of("model", "tokens", "skip-special-tokens");
             case "demo-model" -> Set.of("out", "seed");
+            case "kernel-table" -> Set.of("csv", "copy-gbps");
             case "bench" -> Set.of("model", "preset", "dummy-weights", "batch", "prompt-len", "gen-len", "repeats", "json", "prompt-tokens",
                     "decode-tokens", "backend", "concurrency", "profile");
             default -> throw new UsageException("unknown command '" + command + "'");
@@ -398,6 +403,22 @@ public final class Main {
             case "ring-lite" -> BailingMoeConfig.ringLite();
             default -> throw new UsageException("--preset must be demo, mid, lite-mid, ring-mini-2.0 or ring-lite");
         };
+    }
+
+    private void kernelTable(Options o) {
+        Path csv = Path.of(o.required("csv"));
+        double copy = 0;
+        if (o.has("copy-gbps")) {
+            try {
+                copy = Double.parseDouble(o.get("copy-gbps")) * 1e9;
+            } catch (NumberFormatException e) {
+                throw new UsageException("--copy-gbps must be a number (GB/s), got '" + o.get("copy-gbps") + "'");
+            }
+            if (!(copy > 0) || Double.isInfinite(copy)) {
+                throw new UsageException("--copy-gbps must be > 0, got '" + o.get("copy-gbps") + "'");
+            }
+        }
+        out.print(KernelTable.format(KernelTable.lastStep(KernelTable.read(csv), KernelTable.STEP_END), copy));
     }
 
     // ---- helpers -----------------------------------------------------------------------------------
