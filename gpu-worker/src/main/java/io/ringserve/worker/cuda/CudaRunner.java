@@ -592,10 +592,11 @@ public final class CudaRunner implements StepRunner {
     }
 
     /**
-     * Dense SwiGLU (or the shared expert) on stream {@code s}: {@code out (+)= down(silu(gate(h)) · up(h))}; up to 64
-     * tokens the gate_up GEMV applies SiLU·mul itself (no silu launch, bit for bit the same act).
+     * Dense SwiGLU (or the shared expert) on stream {@code s}: {@code out (+)= down(silu(gate(h)) · up(h))}; where the
+     * gate_up projection runs on the GEMV kernel ({@link Gemv#serves}) it applies SiLU·mul itself (no silu launch, bit
+     * for bit the same act).
      *
-     * @param gateUp (T, 2·I) fp32 scratch (steps above 64 tokens)
+     * @param gateUp (T, 2·I) fp32 scratch (steps the GEMV kernel does not serve)
      * @param act    (T, I) bf16 scratch
      * @param h      (T, D) bf16 input
      * @param ops    the profile's names of its three launches ({@link #DENSE_OPS}, {@link #SHARED_OPS})
@@ -604,7 +605,7 @@ public final class CudaRunner implements StepRunner {
                         boolean accumulate, Op[] ops) {
         int d = config.hiddenSize();
         mark(ops[0]);
-        if (t <= Gemv.STREAMED_MAX_TOKENS) {
+        if (Gemv.serves(t, 2L * 2 * mlp.inter() * d)) {
             gemv.launchSwigluStreamed(s, act, h, mlp.gateUp(), t, mlp.inter(), d); // gate_up and SiLU·mul in one launch per 8 tokens
         } else {
             matmul.launch(s, gateUp, h, mlp.gateUp(), t, 2 * mlp.inter(), d, false);

@@ -213,10 +213,12 @@ public final class KernelProfile implements AutoCloseable {
      * How often the runner launches {@code op} in a decode step of {@code batch} sequences: once for the embedding
      * and the head's ops, once per layer for the attention block, per dense layer for the dense MLP, per MoE layer
      * for the router, the experts and (with one) the shared expert; never {@code attention_prefill}; the SiLU·mul
-     * ops only above 64 sequences (up to 64 the gate_up GEMV applies it).
+     * ops only where the gate_up projection runs on the tensor-core tiles (the GEMV kernel applies it itself:
+     * {@link Gemv#serves}).
      */
     public static int launches(ModelConfig c, Op op, int batch) {
-        if ((op == Op.DENSE_SILU || op == Op.SHARED_SILU) && batch <= Gemv.STREAMED_MAX_TOKENS) {
+        if (op == Op.DENSE_SILU && Gemv.serves(batch, 2 * (long) c.intermediateSize() * c.hiddenSize() * BF16)
+                || op == Op.SHARED_SILU && Gemv.serves(batch, 2 * (long) c.sharedExpertIntermediateSize() * c.hiddenSize() * BF16)) {
             return 0;
         }
         int layers = c.numHiddenLayers();
@@ -275,7 +277,7 @@ public final class KernelProfile implements AutoCloseable {
             case O_PROJ -> new Traffic(d * q * BF16, t * q * BF16 + 2 * t * d * F32);
             // h (T, D) bf16, W (2·I, D) -> (T, 2·I) fp32; silu·mul -> (T, I) bf16 (fused up to 8 tokens: gate_up writes
             // (T, I) bf16); down W (D, I), x read and written
-            case DENSE_GATE_UP -> new Traffic(2 * inter * d * BF16, t * d * BF16 + gateUpOut(batch, t, inter));
+            case DENSE_GATE_UP -> new Traffic(2 * inter * d * BF16, t * d * BF16 + gateUpOut(batch, t, inter, d));
             case DENSE_SILU -> new Traffic(0, t * 2 * inter * F32 + t * inter * BF16);
             case DENSE_DOWN -> new Traffic(d * inter * BF16, t * inter * BF16 + 2 * t * d * F32);
             // h (T, D) bf16, gate (E, D) bf16 -> logits (T, E) fp32
@@ -289,7 +291,7 @@ public final class KernelProfile implements AutoCloseable {
             // (T, K, Ie) fp32, plan, down (the distinct experts, D, Ie) -> (T, K, D) fp32
             case MOE_DOWN -> new Traffic(Math.round(distinctExperts(e, k, t) * d * ie * BF16), t * k * ie * F32 + (2 + 2 * e + t * k) * F32 + t * k * d * F32);
             // shared expert: as the dense MLP with Is, its down writes its own (T, D) fp32 (no accumulate)
-            case SHARED_GATE_UP -> new Traffic(2 * is * d * BF16, t * d * BF16 + gateUpOut(batch, t, is));
+            case SHARED_GATE_UP -> new Traffic(2 * is * d * BF16, t * d * BF16 + gateUpOut(batch, t, is, d));
             case SHARED_SILU -> new Traffic(0, t * 2 * is * F32 + t * is * BF16);
             case SHARED_DOWN -> new Traffic(d * is * BF16, t * is * BF16 + t * d * F32);
             // expert outputs (T, K, D), weights and ids (T, K), shared (T, D), x (T, D) fp32 -> x
@@ -317,9 +319,9 @@ public final class KernelProfile implements AutoCloseable {
         return experts * (1 - Math.pow(1 - (double) topK / experts, tokens));
     }
 
-    /** What a SwiGLU gate_up writes: (T, I) bf16 when SiLU·mul is fused into it (≤ 64 tokens), else (T, 2·I) fp32. */
-    private static long gateUpOut(int batch, long t, long inter) {
-        return batch <= Gemv.STREAMED_MAX_TOKENS ? t * inter * BF16 : t * 2 * inter * F32;
+    /** What a SwiGLU gate_up writes: (T, I) bf16 when SiLU·mul is fused into it ({@link Gemv#serves}), else (T, 2·I) fp32. */
+    private static long gateUpOut(int batch, long t, long inter, long d) {
+        return Gemv.serves(batch, 2 * inter * d * BF16) ? t * inter * BF16 : t * 2 * inter * F32;
     }
 
     private static boolean hasExpertBias(ModelConfig c) {

@@ -74,9 +74,11 @@ class KernelProfileTest {
         assertEquals(19L * 256 * d * 2, KernelProfile.traffic(c, Op.ROUTER_LOGITS, 3, 3).weights(), "the gate");
         assertEquals(19L * 256 * 4, KernelProfile.traffic(c, Op.ROUTER, 3, 3).weights(), "fp32 expert bias");
         assertEquals(new Traffic(2L * 5120 * d * 2, 2 * 2048 + 5120 * 2), KernelProfile.traffic(c, Op.DENSE_GATE_UP, 1, 1), "one dense layer, SiLU·mul fused");
-        assertEquals(new Traffic(2L * 5120 * d * 2, 9 * 2 * 2048 + 9 * 5120 * 2), KernelProfile.traffic(c, Op.DENSE_GATE_UP, 9, 9), "9: still fused");
-        assertEquals(new Traffic(2L * 5120 * d * 2, 65 * 2 * 2048 + 65 * 2 * 5120 * 4), KernelProfile.traffic(c, Op.DENSE_GATE_UP, 65, 65),
-                "above 64: fp32 gate_up");
+        assertEquals(new Traffic(2L * 5120 * d * 2, 9 * 2 * 2048 + 9 * 2 * 5120 * 4), KernelProfile.traffic(c, Op.DENSE_GATE_UP, 9, 9),
+                "above 8: the 42 MB dense gate_up on the tensor-core tiles, fp32 out");
+        long sharedGateUp = 2L * c.sharedExpertIntermediateSize() * d * 2;
+        assertEquals(new Traffic(19 * sharedGateUp, 19L * (64 * 2 * 2048 + 64 * c.sharedExpertIntermediateSize() * 2)),
+                KernelProfile.traffic(c, Op.SHARED_GATE_UP, 64, 64), "64: the shared expert's 4 MB gate_up streams through the GEMV, SiLU·mul fused");
         assertEquals(0, KernelProfile.traffic(LITE, Op.DENSE_DOWN, 1, 1).total(), "Ring-lite has no dense layer");
         assertEquals(0, KernelProfile.traffic(LITE, Op.QK_NORM_ROPE_CACHE, 1, 1).weights(), "v1 has no QK norm");
         assertThrows(IllegalArgumentException.class, () -> KernelProfile.traffic(c, Op.ATTENTION_PREFILL, 1, 1));
@@ -97,9 +99,10 @@ class KernelProfileTest {
         assertEquals(5 + 6 * 28 + 8 * 28, lite);
         assertEquals(0, KernelProfile.launches(MINI, Op.ATTENTION_PREFILL, 1));
         assertEquals(19, KernelProfile.launches(MINI, Op.SHARED_DOWN, 1));
-        assertEquals(0, KernelProfile.launches(MINI, Op.DENSE_SILU, 64), "fused into the gate_up GEMV up to 64 sequences");
-        assertEquals(1, KernelProfile.launches(MINI, Op.DENSE_SILU, 65));
-        assertEquals(19, KernelProfile.launches(MINI, Op.SHARED_SILU, 128));
+        assertEquals(0, KernelProfile.launches(MINI, Op.DENSE_SILU, 8), "fused into the gate_up GEMV up to 8 sequences");
+        assertEquals(1, KernelProfile.launches(MINI, Op.DENSE_SILU, 9), "a 42 MB gate_up does not stay in L2: tensor cores above 8");
+        assertEquals(0, KernelProfile.launches(MINI, Op.SHARED_SILU, 64), "the shared expert's 4 MB gate_up streams up to 64 sequences");
+        assertEquals(19, KernelProfile.launches(MINI, Op.SHARED_SILU, 65));
     }
 
     /** Two ops per "layer" over two layers, plus a head op, as the runner would mark them. */

@@ -22,6 +22,12 @@ public final class Gemv {
      * A power of two, so a step and its CUDA-graph bucket take the same path.
      */
     public static final int STREAMED_MAX_TOKENS = 64;
+    /**
+     * The largest weight read once per 8 tokens: half an H100's 50 MB L2, so the launches after the first find it
+     * there. A larger one (the lm_head, 644 MB for Ring-mini-2.0; a dense MLP's 42 MB gate_up) would come from
+     * memory again for every 8 tokens and stays on the tensor-core tiles.
+     */
+    public static final long STREAMED_MAX_WEIGHT_BYTES = 24L << 20;
     private static final int THREADS = 256;
     private static final int ROWS_PER_BLOCK = THREADS / 32;
     private static final int K_CHUNK = 2048;
@@ -73,6 +79,16 @@ public final class Gemv {
         Shapes.require("gemv", "w", w, 2L * n * k);
         int shared = 2 * tokens * Math.min(k, K_CHUNK);
         kernels[tokens].launch(s, Shapes.ceilDiv(n, ROWS_PER_BLOCK), THREADS, shared, y, x, w, n, k, accumulate ? 1 : 0);
+    }
+
+    /**
+     * Whether a projection of {@code tokens} tokens over a {@code weightBytes}-byte weight runs here ({@link #launch} up to
+     * 8 tokens, {@link #launchStreamed} up to {@link #STREAMED_MAX_TOKENS} for a weight that stays in L2) rather than on
+     * the tensor-core tiles. Depends on the token count only through powers of two, so a step and its CUDA-graph bucket
+     * agree.
+     */
+    public static boolean serves(int tokens, long weightBytes) {
+        return tokens >= 1 && (tokens <= MAX_TOKENS || tokens <= STREAMED_MAX_TOKENS && weightBytes <= STREAMED_MAX_WEIGHT_BYTES);
     }
 
     /** {@link #launch} for up to {@link #STREAMED_MAX_TOKENS} tokens: one launch per 8 tokens (the last takes the rest). */

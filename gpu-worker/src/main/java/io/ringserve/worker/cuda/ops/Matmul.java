@@ -7,9 +7,9 @@ import jcuda.driver.CUstream;
 
 /**
  * {@code y = x · Wᵀ} (or {@code y += x · Wᵀ}) for any token count, bf16 in, fp32 accumulated and out. Up to
- * {@link Gemv#STREAMED_MAX_TOKENS} tokens it runs {@link Gemv} (weight bandwidth is all that matters; above 8 tokens
- * one launch per 8, W from L2 after the first); above, the tensor-core tiles of {@code matmul.cu} (mma.sync m16n8k16,
- * 64 × 64 tiles). Mirrors ReferenceOps.matmul.
+ * 8 tokens, and up to {@link Gemv#STREAMED_MAX_TOKENS} for a weight that fits in L2, it runs {@link Gemv} (weight
+ * bandwidth is all that matters; above 8 tokens one launch per 8, W from L2 after the first; {@link Gemv#serves});
+ * otherwise the tensor-core tiles of {@code matmul.cu} (mma.sync m16n8k16, 64 × 64 tiles). Mirrors ReferenceOps.matmul.
  * Legend: T = tokens, N = rows of W (outputs), K = columns of W (inputs).
  */
 public final class Matmul {
@@ -29,7 +29,7 @@ public final class Matmul {
      * @param w (N, K) bf16, row-major as the checkpoint stores it
      */
     public void launch(CUstream s, DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, int tokens, int n, int k, boolean accumulate) {
-        if (tokens >= 1 && tokens <= Gemv.STREAMED_MAX_TOKENS) {
+        if (Gemv.serves(tokens, 2L * n * k)) {
             gemv.launchStreamed(s, y, x, w, tokens, n, k, accumulate);
         } else {
             launchTiled(s, y, x, w, tokens, n, k, accumulate);
