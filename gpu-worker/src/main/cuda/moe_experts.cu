@@ -85,17 +85,17 @@
 //   out          float*       [T, D]   residual + (shared + Σ_k w·y)
 //   tokens, top_k, hidden, experts   ints
 #include "mma.cuh"
+#include "moe_plan.cuh"
 #include "vec.cuh"
 
 namespace {
 
 constexpr int THREADS = 256;
 constexpr int WARPS = THREADS / rs::WARP;
-constexpr int MAX_EXPERTS = 2048;
 constexpr int SLOTS = 8;       // slots of a group served by one pass over a weight row
 constexpr int X_CHUNK = 2048;  // columns of x staged per pass (bf16): 8 · 2048 · 2 B = 32 KiB
 constexpr int H_CHUNK = 1024;  // columns of h staged per pass (fp32): 8 · 1024 · 4 B = 32 KiB
-constexpr int TILE_M = 64;     // slots per block row of the tensor-core path
+constexpr int TILE_M = rs_moe::TILE_M; // slots per block row of the tensor-core path
 constexpr int UNROLL_GU = 4;   // 16-byte loads in flight per lane and row in moe_gate_up_silu (two rows: 8)
 constexpr int DOWN_ROWS = 4;    // output rows per warp in moe_down
 constexpr int DOWN_LANES = rs::WARP / DOWN_ROWS; // lanes per row (8)
@@ -214,96 +214,9 @@ __device__ __forceinline__ void stage_f32(rs::bf16_t (*tile)[LDS], const float *
 
 } // namespace
 
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(rs_moe::PLAN_THREADS)
 moe_group(const int *__restrict__ topk_ids, int *__restrict__ plan, int tokens, int top_k, int experts) {
-    __shared__ int count[MAX_EXPERTS]; // slots per expert, then the fill cursor
-    __shared__ int start[MAX_EXPERTS]; // first slot-list index of each expert's group
-    __shared__ int warp_slots[WARPS];
-    __shared__ int warp_groups[WARPS];
-    __shared__ int warp_tiles[WARPS];
-    const int tk = tokens * top_k;
-    int *slots = plan + 3 + 3 * experts;
-    for (int e = threadIdx.x; e < experts; e += THREADS) {
-        count[e] = 0;
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < tk; s += THREADS) {
-        const int e = topk_ids[s];
-        if (e >= 0 && e < experts) {
-            atomicAdd(&count[e], 1);
-        }
-    }
-    __syncthreads();
-
-    // exclusive scan of the counts (slots) and of count > 0 (groups): thread i owns experts [i·per, (i+1)·per)
-    const int per = (experts + THREADS - 1) / THREADS;
-    const int e0 = min(experts, (int) threadIdx.x * per);
-    const int e1 = min(experts, e0 + per);
-    int my_slots = 0;
-    int my_groups = 0;
-    int my_tiles = 0;
-    for (int e = e0; e < e1; e++) {
-        my_slots += count[e];
-        my_groups += count[e] > 0;
-        my_tiles += (count[e] + TILE_M - 1) / TILE_M;
-    }
-    const int lane = threadIdx.x % rs::WARP;
-    const int warp = threadIdx.x / rs::WARP;
-    int inc_slots = my_slots;
-    int inc_groups = my_groups;
-    int inc_tiles = my_tiles;
-    for (int o = 1; o < rs::WARP; o <<= 1) { // inclusive warp scans
-        const int a = __shfl_up_sync(rs::FULL_MASK, inc_slots, o);
-        const int b = __shfl_up_sync(rs::FULL_MASK, inc_groups, o);
-        const int c = __shfl_up_sync(rs::FULL_MASK, inc_tiles, o);
-        if (lane >= o) {
-            inc_slots += a;
-            inc_groups += b;
-            inc_tiles += c;
-        }
-    }
-    if (lane == rs::WARP - 1) {
-        warp_slots[warp] = inc_slots;
-        warp_groups[warp] = inc_groups;
-        warp_tiles[warp] = inc_tiles;
-    }
-    __syncthreads();
-    int slot_off = inc_slots - my_slots;
-    int group_off = inc_groups - my_groups;
-    int tile_off = inc_tiles - my_tiles;
-    for (int w = 0; w < warp; w++) {
-        slot_off += warp_slots[w];
-        group_off += warp_groups[w];
-        tile_off += warp_tiles[w];
-    }
-    for (int e = e0; e < e1; e++) {
-        const int c = count[e];
-        start[e] = slot_off;
-        if (c > 0) {
-            plan[1 + group_off] = e;
-            plan[1 + experts + group_off] = slot_off;
-            plan[2 + 2 * experts + group_off] = tile_off;
-            group_off++;
-            slot_off += c;
-            tile_off += (c + TILE_M - 1) / TILE_M;
-        }
-    }
-    if (threadIdx.x == THREADS - 1) { // owns the last range: the totals
-        plan[0] = group_off;
-        plan[1 + experts + group_off] = slot_off;
-        plan[2 + 2 * experts + group_off] = tile_off;
-    }
-    __syncthreads(); // every count has been read: reuse them as cursors
-    for (int e = threadIdx.x; e < experts; e += THREADS) {
-        count[e] = 0;
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < tk; s += THREADS) {
-        const int e = topk_ids[s];
-        if (e >= 0 && e < experts) {
-            slots[start[e] + atomicAdd(&count[e], 1)] = s;
-        }
-    }
+    rs_moe::build_plan(topk_ids, plan, tokens, top_k, experts);
 }
 
 template <int S>

@@ -24,19 +24,24 @@
 // reproduced); K distinct ids are always produced.
 //
 // Launch contract, router_top_k:
-//   grid  (T, 1, 1), block (256, 1, 1), dynamic shared memory 0 (static ≈ 3.3 KB)
+//   grid  (T, 1, 1), block (256, 1, 1), dynamic shared memory 0 (static ≈ 20 KB: 3.3 KB + moe_plan.cuh's tables)
 //   host checks: 1 <= E <= 256, 1 <= K <= min(8, E); V2: 1 <= G <= 32, E % G == 0,
 //                1 <= topk_group <= G, topk_group · E/G >= K
 //   logits       const float* [T, E]   router logits: post-attention-normed hidden · mlp.gate.weightᵀ, fp32
 //   expert_bias  const float* [E]      mlp.gate.expert_bias as fp32 (read only when use_bias)
 //   topk_ids     int*         [T, K]   selected experts, best first
 //   topk_weights float*       [T, K]   their combine weights, fp32
+//   plan         int*         [3 + 3·E + T·K]  the experts' group plan (moe_experts.cu), built from topk_ids by the
+//                                      block that finishes last; null: no plan (moe_group builds it)
+//   done         unsigned*    [1]      blocks finished; 0 when the kernel starts, and 0 again when it ends (the
+//                                      last block resets it), so a CUDA graph can replay the launch as captured
 //   tokens, experts, top_k, n_group, topk_group, scoring, use_bias, round_logits_bf16,
 //   norm_topk_prob   ints as named
 //   routed_scaling_factor float
 #include <limits.h>
 
 #include "common.cuh"
+#include "moe_plan.cuh"
 
 namespace {
 
@@ -51,7 +56,8 @@ constexpr int PER_LANE = MAX_E / rs::WARP; // experts per lane in the selection 
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2)
 router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_bias,
-             int *__restrict__ topk_ids, float *__restrict__ topk_weights, int tokens, int experts, int top_k,
+             int *__restrict__ topk_ids, float *__restrict__ topk_weights, int *__restrict__ plan, unsigned *__restrict__ done,
+             int tokens, int experts, int top_k,
              int n_group, int topk_group, int scoring, int use_bias, int round_logits_bf16, int norm_topk_prob,
              float routed_scaling_factor) {
     __shared__ float score[MAX_E];        // (E) V2: unbiased sigmoid; v1: softmax probability
@@ -215,6 +221,25 @@ router_top_k(const float *__restrict__ logits, const float *__restrict__ expert_
                 const float w = score[ids[k]];
                 out_w[k] = norm_topk_prob && top_k > 1 ? (float) (w / sum) : w;
                 out_ids[k] = ids[k];
+            }
+        }
+    }
+
+    // 5. the experts' group plan (moe_plan.cuh), by the block that finishes last: the ids of every token are
+    //    written by then
+    if (plan != nullptr) {
+        __shared__ int last;
+        __syncthreads(); // thread 0 wrote this token's ids; the others wait for it
+        if (tid == 0) {
+            __threadfence(); // this token's ids reach L2 before the count says they are there
+            last = atomicAdd(done, 1u) == (unsigned) tokens - 1;
+        }
+        __syncthreads();
+        if (last) {
+            __threadfence(); // the other blocks' ids are read after their counts, through L2 (build_plan)
+            rs_moe::build_plan(topk_ids, plan, tokens, top_k, experts);
+            if (tid == 0) {
+                *done = 0; // as the launch found it: the next launch (a CUDA graph's replay too) counts from 0
             }
         }
     }

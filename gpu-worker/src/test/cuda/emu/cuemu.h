@@ -115,6 +115,9 @@ inline int __any_sync(unsigned m, int pred) { return __ballot_sync(m, pred) != 0
 inline int __all_sync(unsigned m, int pred) { return __ballot_sync(m, pred) == 0xffffffffu; }
 
 template <typename T> inline T atomicAdd(T *p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+// a load through L2 (ld.global.cg): here simply a load of what another thread wrote
+template <typename T> inline T __ldcg(const T *p) { return std::atomic_ref<T>(*const_cast<T *>(p)).load(); }
 inline int atomicMax(int *p, int v) {
     std::atomic_ref<int> a(*p);
     int old = a.load();

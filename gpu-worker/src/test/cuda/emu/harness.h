@@ -8,6 +8,7 @@
 #include <cstring>
 #include <algorithm>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,4 +98,30 @@ inline int finish() {
     std::printf(failures ? "%d FAILED\n" : "ALL OK\n", failures);
     return failures ? 1 : 0;
 }
+/** moe_experts.cu's group plan: it lists every expert that has slots, ascending, each with exactly its slots. */
+inline void check_plan(const std::string &what, const std::vector<int> &plan, const std::vector<int> &ids, int E) {
+    std::vector<std::set<int>> want(E);
+    for (int s = 0; s < (int) ids.size(); s++) {
+        if (ids[s] >= 0 && ids[s] < E) want[ids[s]].insert(s);
+    }
+    const int A = plan[0];
+    int a = 0;
+    bool ok = true;
+    int grouped = 0;
+    int tiles = 0;
+    for (int e = 0; e < E; e++) {
+        if (want[e].empty()) continue;
+        if (a >= A || plan[1 + a] != e) { ok = false; break; }
+        const int b = plan[1 + E + a], n = plan[2 + E + a] - b;
+        std::set<int> got(plan.begin() + 3 + 3 * E + b, plan.begin() + 3 + 3 * E + b + n);
+        if (b != grouped || got != want[e] || n != (int) want[e].size() || plan[2 + 2 * E + a] != tiles) { ok = false; break; }
+        grouped += n;
+        tiles += (n + 63) / 64;
+        a++;
+    }
+    ok = ok && a == A && plan[1 + E + A] == grouped && plan[2 + 2 * E + A] == tiles;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", (what + " plan").c_str());
+    if (!ok) failures++;
+}
+
 } // namespace h

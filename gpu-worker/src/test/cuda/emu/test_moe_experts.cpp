@@ -28,32 +28,6 @@ static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std:
     return y;
 }
 
-/** The plan lists every expert that has slots, ascending, each with exactly its slots. */
-static void check_plan(const std::string &what, const std::vector<int> &plan, const std::vector<int> &ids, int E) {
-    std::vector<std::set<int>> want(E);
-    for (int s = 0; s < (int) ids.size(); s++) {
-        if (ids[s] >= 0 && ids[s] < E) want[ids[s]].insert(s);
-    }
-    const int A = plan[0];
-    int a = 0;
-    bool ok = true;
-    int grouped = 0;
-    int tiles = 0;
-    for (int e = 0; e < E; e++) {
-        if (want[e].empty()) continue;
-        if (a >= A || plan[1 + a] != e) { ok = false; break; }
-        const int b = plan[1 + E + a], n = plan[2 + E + a] - b;
-        std::set<int> got(plan.begin() + 3 + 3 * E + b, plan.begin() + 3 + 3 * E + b + n);
-        if (b != grouped || got != want[e] || n != (int) want[e].size() || plan[2 + 2 * E + a] != tiles) { ok = false; break; }
-        grouped += n;
-        tiles += (n + 63) / 64;
-        a++;
-    }
-    ok = ok && a == A && plan[1 + E + A] == grouped && plan[2 + 2 * E + A] == tiles;
-    std::printf("%s %s\n", ok ? "ok  " : "FAIL", (what + " plan").c_str());
-    if (!ok) h::failures++;
-}
-
 /** The four kernels as the runner launches them: out (T, D); plan receives the group plan. */
 static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vector<uint16_t> &xb, const std::vector<uint16_t> &gu,
                               const std::vector<uint16_t> &dn, const std::vector<int> &ids, const std::vector<float> &w,
@@ -104,7 +78,7 @@ static void run(int T, int K, int E, int D, int I, bool invalid = false, bool mm
     std::snprintf(name, sizeof name, "moe%s T=%d K=%d E=%d D=%d I=%d%s", mma ? " tensor cores" : "", T, K, E, D, I, invalid ? " invalid ids" : "");
     std::vector<int> plan;
     std::vector<float> out = moe(T, K, E, D, I, xb, gu, dn, ids, w, shared, res, plan, mma);
-    check_plan(name, plan, ids, E);
+    h::check_plan(name, plan, ids, E);
     if (T > 1 && !mma) { // the last token alone gives the same bits as in the batch (its groups and passes differ)
         const int t = T - 1;
         auto row = [&](const auto &v, int n) { return std::vector<std::decay_t<decltype(v[0])>>(v.begin() + t * n, v.begin() + (t + 1) * n); };

@@ -61,7 +61,8 @@ static Route softmaxRoute(const float *logits, int E, int K, bool norm) {
     return r;
 }
 
-static void run(int T, int D, int E, int K, int nGroup, int topkGroup, int scoring, bool useBias, bool bf16Logits, bool dupRows) {
+static void run(int T, int D, int E, int K, int nGroup, int topkGroup, int scoring, bool useBias, bool bf16Logits, bool dupRows,
+                bool withPlan = true) {
     std::vector<float> x(T * D);
     for (auto &v : x) v = h::normal();
     std::vector<uint16_t> gate(E * D);
@@ -86,8 +87,12 @@ static void run(int T, int D, int E, int K, int nGroup, int topkGroup, int scori
             for (int i = 0; i < D; i++) acc += (double) h::from_bf16(gate[e * D + i]) * x[t * D + i];
             raw[t * E + e] = (float) acc;
         }
+    // the plan the last block builds; `done` starts at 0 and must be 0 again afterwards
+    std::vector<int> plan(3 + 3 * E + T * K, 0x7fffffff);
+    unsigned done = 0;
     emu::launch(router_top_k, dim3(T), dim3(256), 0, (const float *) raw.data(), (const float *) bias.data(),
-                ids.data(), w.data(), T, E, K, nGroup, topkGroup, scoring, useBias ? 1 : 0, bf16Logits ? 1 : 0, 1, 2.5f);
+                ids.data(), w.data(), withPlan ? plan.data() : nullptr, withPlan ? &done : nullptr, T, E, K, nGroup, topkGroup, scoring,
+                useBias ? 1 : 0, bf16Logits ? 1 : 0, 1, 2.5f);
     int mismatched = 0, nearTies = 0;
     std::vector<float> wantW(T * K), gotW(T * K);
     for (int t = 0; t < T; t++) {
@@ -124,6 +129,13 @@ static void run(int T, int D, int E, int K, int nGroup, int topkGroup, int scori
                   scoring == 0 ? "sigmoid" : "softmax", useBias, bf16Logits, dupRows);
     if (mismatched) { std::printf("FAIL %s: %d tokens route differently\n", name, mismatched); h::failures++; }
     h::check(std::string(name) + " weights (near ties skipped: " + std::to_string(nearTies) + ")", gotW.data(), wantW.data(), gotW.size(), 2e-6f, 1e-4f);
+    if (withPlan) {
+        h::check_plan(name, plan, ids, E);
+        if (done != 0) { std::printf("FAIL %s: the block counter is %u after the launch, not 0\n", name, done); h::failures++; }
+    } else if (plan[0] != 0x7fffffff) {
+        std::printf("FAIL %s: a plan was written without a plan buffer\n", name);
+        h::failures++;
+    }
 }
 
 int main() {
@@ -132,8 +144,10 @@ int main() {
     run(5, 77, 48, 5, 6, 2, 0, true, false, true);      // E, D not multiples of 32
     run(3, 64, 16, 1, 1, 1, 0, false, false, false);    // one group, K = 1 (no renormalisation)
     run(9, 33, 32, 3, 32, 3, 0, true, false, false);    // one expert per group (group score = top-1), G = 32
+    run(300, 16, 256, 8, 8, 4, 0, true, false, false);  // a prefill chunk: 300 blocks, the plan from 2,400 slots
     run(7, 2048, 64, 6, 1, 1, 1, false, true, false);   // Ring-lite: softmax over bf16 logits
     run(11, 65, 64, 6, 1, 1, 1, false, false, true);    // softmax with exact ties
     run(2, 31, 3, 3, 1, 1, 1, false, false, false);     // K = E
+    run(4, 64, 256, 8, 8, 4, 0, true, false, false, false); // no plan buffer: the ids only (moe_group plans)
     return h::finish();
 }

@@ -652,9 +652,8 @@ public final class CudaRunner implements StepRunner {
         mark(Op.ROUTER_LOGITS);
         matmul.launch(stream, a.routerLogits, a.h, moe.gate(), t, c.numExperts(), d, false);
         mark(Op.ROUTER);
-        router.launch(stream, a.routerLogits, moe.expertBias(), a.topkIds, a.topkWeights, t, routing);
-        mark(Op.MOE_GROUP);
-        experts.group(stream, a.topkIds, a.moePlan, t, k, c.numExperts());
+        // the ids, their weights and the experts' group plan in one launch (the router's last block plans)
+        router.launchWithPlan(stream, a.routerLogits, moe.expertBias(), a.topkIds, a.topkWeights, a.moePlan, a.routerDone, t, routing);
         boolean tensorCores = MoeExperts.tensorCores(t, k, c.numExperts());
         mark(Op.MOE_GATE_UP_SILU);
         experts.gateUpSilu(stream, a.h, moe.gateUp(), a.moePlan, a.expertAct, t, k, d, inter, c.numExperts(), tensorCores);
@@ -1015,7 +1014,8 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer sharedOut;  // (T, D) fp32
         final DeviceBuffer topkIds;    // (T, K) int
         final DeviceBuffer topkWeights;// (T, K) fp32
-        final DeviceBuffer moePlan;    // (3 + 3·E + T·K) int32: the routed slots grouped by expert (MoeExperts.group)
+        final DeviceBuffer moePlan;    // (3 + 3·E + T·K) int32: the routed slots grouped by expert (RouterTopK.launchWithPlan)
+        final DeviceBuffer routerDone; // (1) uint32: the router's block counter, 0 between launches
         final DeviceBuffer expertAct;  // (T, K, Ie) fp32
         final DeviceBuffer expertOut;  // (T, K, D) fp32
         final DeviceBuffer xLast;      // (N, D) fp32
@@ -1051,6 +1051,8 @@ public final class CudaRunner implements StepRunner {
             topkIds = alloc(device, 4 * t * k);
             topkWeights = alloc(device, 4 * t * k);
             moePlan = alloc(device, 4 * MoeExperts.planWords(tokens, k, Math.max(1, c.numExperts())));
+            routerDone = alloc(device, 4);
+            routerDone.fill((byte) 0);
             expertAct = alloc(device, 4 * t * k * Math.max(1, c.moeIntermediateSize()));
             expertOut = alloc(device, 4 * t * k * d);
             xLast = alloc(device, 4 * n * d);

@@ -43,7 +43,7 @@ public final class KernelProfile implements AutoCloseable {
     public enum Op {
         EMBEDDING, INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, ATTENTION_PREFILL, O_PROJ, POST_RMSNORM,
         DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN,
-        ROUTER_LOGITS, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN, MOE_COMBINE,
+        ROUTER_LOGITS, ROUTER, MOE_GATE_UP_SILU, MOE_DOWN, SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN, MOE_COMBINE,
         GATHER_ROWS, FINAL_RMSNORM, LM_HEAD, SAMPLE;
 
         /** The op's name in tables and JSON: {@code qkv_proj}, {@code moe_down}, … */
@@ -231,7 +231,7 @@ public final class KernelProfile implements AutoCloseable {
             case INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, O_PROJ, POST_RMSNORM -> layers;
             case ATTENTION_PREFILL -> 0;
             case DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN -> layers - moe;
-            case ROUTER_LOGITS, ROUTER, MOE_GROUP, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
+            case ROUTER_LOGITS, ROUTER, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
             case SHARED_GATE_UP, SHARED_SILU, SHARED_DOWN -> c.numSharedExperts() > 0 ? moe : 0;
         };
     }
@@ -282,10 +282,9 @@ public final class KernelProfile implements AutoCloseable {
             case DENSE_DOWN -> new Traffic(d * inter * BF16, t * inter * BF16 + 2 * t * d * F32);
             // h (T, D) bf16, gate (E, D) bf16 -> logits (T, E) fp32
             case ROUTER_LOGITS -> new Traffic(e * d * BF16, t * d * BF16 + t * e * F32);
-            // logits (T, E) fp32, V2's expert bias (E) fp32 -> ids and weights (T, K)
-            case ROUTER -> new Traffic(hasExpertBias(c) ? e * F32 : 0, t * e * F32 + 2 * t * k * F32);
-            // ids (T, K) -> group plan (2 + 2·E + T·K) int32
-            case MOE_GROUP -> new Traffic(0, t * k * F32 + (2 + 2 * e + t * k) * F32);
+            // logits (T, E) fp32, V2's expert bias (E) fp32 -> ids and weights (T, K); then the ids again -> group plan
+            // (2 + 2·E + T·K) int32 (the last block)
+            case ROUTER -> new Traffic(hasExpertBias(c) ? e * F32 : 0, t * e * F32 + 2 * t * k * F32 + t * k * F32 + (2 + 2 * e + t * k) * F32);
             // h (T, D) bf16, plan, gate_up (the distinct experts, 2·Ie, D) -> (T, K, Ie) fp32
             case MOE_GATE_UP_SILU -> new Traffic(Math.round(distinctExperts(e, k, t) * 2 * ie * d * BF16), t * d * BF16 + (2 + 2 * e + t * k) * F32 + t * k * ie * F32);
             // (T, K, Ie) fp32, plan, down (the distinct experts, D, Ie) -> (T, K, D) fp32

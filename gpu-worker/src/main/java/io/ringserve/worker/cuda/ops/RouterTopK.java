@@ -69,6 +69,26 @@ public final class RouterTopK {
      */
     public void launch(CUstream s, DeviceBuffer logits, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights, int tokens,
                        Rules r) {
+        launch(s, logits, expertBias, topkIds, topkWeights, null, null, tokens, r);
+    }
+
+    /**
+     * {@link #launch} that also writes the routed experts' group plan ({@link MoeExperts#group}'s output, from the ids
+     * it chose) in the same launch: the last of its blocks to finish builds it.
+     *
+     * @param plan (MoeExperts.planWords(T, K, E)) int32 out
+     * @param done (1) uint32 block counter: 0 before the first launch, left 0 by every launch (the last block resets
+     *             it), so it may be reused by every later launch and captured in a CUDA graph
+     */
+    public void launchWithPlan(CUstream s, DeviceBuffer logits, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights,
+                               DeviceBuffer plan, DeviceBuffer done, int tokens, Rules r) {
+        Shapes.require("router_top_k", "plan", plan, 4L * MoeExperts.planWords(tokens, r.topK(), r.experts()));
+        Shapes.require("router_top_k", "done", done, 4);
+        launch(s, logits, expertBias, topkIds, topkWeights, plan, done, tokens, r);
+    }
+
+    private void launch(CUstream s, DeviceBuffer logits, DeviceBuffer expertBias, DeviceBuffer topkIds, DeviceBuffer topkWeights,
+                        DeviceBuffer plan, DeviceBuffer done, int tokens, Rules r) {
         String op = "router_top_k";
         Shapes.positive(op, "tokens", tokens);
         Shapes.require(op, "logits", logits, 4L * tokens * r.experts());
@@ -79,7 +99,7 @@ public final class RouterTopK {
         }
         Shapes.require(op, "topkIds", topkIds, 4L * tokens * r.topK());
         Shapes.require(op, "topkWeights", topkWeights, 4L * tokens * r.topK());
-        kernel.launch(s, tokens, THREADS, 0, logits, bias ? expertBias : null, topkIds, topkWeights, tokens, r.experts(), r.topK(),
+        kernel.launch(s, tokens, THREADS, 0, logits, bias ? expertBias : null, topkIds, topkWeights, plan, done, tokens, r.experts(), r.topK(),
                 sigmoid ? r.groups() : 1, sigmoid ? r.topkGroup() : 1, sigmoid ? 0 : 1, bias ? 1 : 0, r.roundLogitsToBf16() ? 1 : 0,
                 r.normTopkProb() ? 1 : 0, r.routedScalingFactor());
     }

@@ -232,6 +232,13 @@ class KernelSignatureTest {
                         d.tokens(), rules);
             }));
         }
+        calls.add(new Call("RouterTopK.launchWithPlan", f -> {
+            Dims d = f.d;
+            RouterTopK.Rules rules = new RouterTopK.Rules(RouterTopK.Scoring.SIGMOID_GROUP_LIMITED, d.experts(), d.topK(), d.groups(), d.topkGroup(),
+                    false, true, 2.5f);
+            new RouterTopK(f.device).launchWithPlan(f.s, f.f32(d.tokens(), d.experts()), f.f32(d.experts()), f.i32(d.tokens(), d.topK()),
+                    f.f32(d.tokens(), d.topK()), f.i32(MoeExperts.planWords(d.tokens(), d.topK(), d.experts())), f.i32(1), d.tokens(), rules);
+        }));
         calls.add(new Call("MoeExperts.group", f -> new MoeExperts(f.device).group(f.s, f.i32(f.d.tokens(), f.d.topK()),
                 f.i32(MoeExperts.planWords(f.d.tokens(), f.d.topK(), f.d.experts())), f.d.tokens(), f.d.topK(), f.d.experts())));
         for (boolean tensorCores : new boolean[] {false, true}) {

@@ -132,7 +132,8 @@ class MoeExpertsTest extends GpuTestSupport {
     }
 
     /** Every expert with slots appears once, ascending, with exactly its slots and its tile start; nothing else is grouped. */
-    private static void assertPlan(String what, int[] plan, int[] ids, int experts) {
+    /** The plan lists every expert that has slots, ascending, each with exactly its slots (in any order). */
+    static void assertPlan(String what, int[] plan, int[] ids, int experts) {
         List<Integer> wantExperts = new ArrayList<>();
         List<TreeSet<Integer>> wantSlots = new ArrayList<>();
         for (int e = 0; e < experts; e++) {

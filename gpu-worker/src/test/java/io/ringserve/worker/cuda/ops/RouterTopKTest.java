@@ -1,5 +1,7 @@
 package io.ringserve.worker.cuda.ops;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.ringserve.model.config.BailingMoeV2Config;
@@ -66,6 +68,49 @@ class RouterTopKTest extends GpuTestSupport {
         run(op, "router v1 T=" + tokens + " D=" + hidden + " E=" + experts + " K=" + topK + " bf16 logits=" + bf16Logits + " ties=" + ties,
                 reference, new RouterTopK.Rules(RouterTopK.Scoring.SOFTMAX, experts, topK, 1, 1, bf16Logits, true, 1f), tokens, hidden, gate, null,
                 bf16Logits, seed);
+    }
+
+    /**
+     * launchWithPlan: the same ids and weights as launch, and the group plan of those ids from the block that finished
+     * last; the block counter is 0 again after every launch, so launching again (as a graph replays) plans again.
+     */
+    @GpuTest
+    void theLastBlockPlansTheExperts() {
+        RouterTopK op = new RouterTopK(device());
+        for (int tokens : new int[] {1, 7, 64, 511}) {
+            BailingMoeV2Config c = BailingMoeV2Config.ringMini20();
+            int e = c.numExperts();
+            int k = c.numExpertsPerTok();
+            RouterTopK.Rules rules = new RouterTopK.Rules(RouterTopK.Scoring.SIGMOID_GROUP_LIMITED, e, k, c.nGroup(), c.topkGroup(), false, true,
+                    (float) c.routedScalingFactor());
+            long seed = 31L * tokens;
+            float[] logits = randomFloats(seed, tokens * e, 3f); // (T, E)
+            float[] bias = randomFloats(seed + 1, e, 0.05f);    // (E)
+            int planWords = (int) MoeExperts.planWords(tokens, k, e);
+            try (DeviceBuffer dl = upload(logits); DeviceBuffer db = upload(bias); DeviceBuffer ids = poisoned(4L * tokens * k);
+                 DeviceBuffer w = poisoned(4L * tokens * k); DeviceBuffer ids2 = poisoned(4L * tokens * k); DeviceBuffer w2 = poisoned(4L * tokens * k);
+                 DeviceBuffer plan = poisoned(4L * planWords); DeviceBuffer done = device().alloc(4)) {
+                done.fill((byte) 0);
+                op.launch(device().stream(), dl, db, ids, w, tokens, rules);
+                for (int launch = 0; launch < 2; launch++) {
+                    plan.fill((byte) 0xFF);
+                    op.launchWithPlan(device().stream(), dl, db, ids2, w2, plan, done, tokens, rules);
+                    String what = "router with plan T=" + tokens + ", launch " + launch;
+                    int[] gotIds = new int[tokens * k];
+                    ids2.copyToHost(gotIds);
+                    int[] wantIds = new int[tokens * k];
+                    ids.copyToHost(wantIds);
+                    assertArrayEquals(wantIds, gotIds, what + ": ids");
+                    assertBitExact(what + ": weights", downloadFloats(w, tokens * k), downloadFloats(w2, tokens * k));
+                    int[] gotPlan = new int[planWords];
+                    plan.copyToHost(gotPlan);
+                    MoeExpertsTest.assertPlan(what, gotPlan, gotIds, e);
+                    int[] counter = new int[1];
+                    done.copyToHost(counter);
+                    assertEquals(0, counter[0], what + ": the block counter is reset");
+                }
+            }
+        }
     }
 
     /** Odd experts of the second half copy their even neighbour; with groups, group 1 copies group 0. */
