@@ -11,15 +11,18 @@
 // Two ways to run it:
 //   * attention_decode: one pass, output normalised. Enough while N·Hkv blocks fill the GPU or the
 //     context is short.
-//   * attention_decode_split + attention_decode_combine (flash-decoding): each sequence's context is cut
-//     into Z ranges of kps keys, kps = max(min_keys_per_split, ceil(ctx / Z) rounded up to 32), so a
-//     short context still spreads over several blocks and a long one over all Z; each block writes a
-//     partial (max m, sum l, unnormalised acc) and the combine kernel merges them: M = max_z m_z,
-//     w_z = exp(m_z − M), out = Σ_z w_z·acc_z / Σ_z w_z·l_z. Z and min_keys_per_split are fixed per
+//   * attention_decode_split (flash-decoding): each sequence's context is cut into Z ranges of kps keys,
+//     kps = max(min_keys_per_split, ceil(ctx / Z) rounded up to 32), so a short context still spreads
+//     over several blocks and a long one over all Z; each block writes a partial (max m, sum l,
+//     unnormalised acc), and the last of a (KV head, sequence)'s Z blocks to finish merges them for the
+//     group's G heads: M = max_z m_z, w_z = exp(m_z − M), out = Σ_z w_z·acc_z / Σ_z w_z·l_z. "Last" is
+//     counted on a device counter per (sequence, KV head), after a memory fence, and the merging block sets
+//     it back to 0, so the counters stay 0 between launches (CUDA graphs replay the launch as captured). Z and min_keys_per_split are fixed per
 //     CUDA graph (kps follows each sequence's context, read on the device); ranges past a sequence's
 //     context are empty partials (m = −inf, l = 0) that weigh nothing. A sequence's result depends on
 //     its own context and Z only, not on the other sequences of the batch.
-// Both are deterministic (fixed reduction orders, no atomics).
+// Both are deterministic: fixed reduction orders, and the merge does not depend on which block runs it (the
+// counters' atomics pick the block, not the order of any sum).
 //
 // Launch contract, attention_decode:
 //   grid  (Hkv, N, 1), block (128, 1, 1), dynamic shared memory 0 (static ≈ 9.5 KB)
@@ -38,17 +41,14 @@
 //
 // Launch contract, attention_decode_split:
 //   grid  (Hkv, N, Z), block (128, 1, 1), dynamic shared memory 0
-//   same arguments as attention_decode but instead of out and out_bf16:
+//   the arguments of attention_decode (out or out_bf16 receives the merged result), and:
 //   part_acc     float*       [N, H, Z, d]  unnormalised Σ exp(s − m)·v of split z
 //   part_m       float*       [N, H, Z]     max score of split z (−inf when empty)
 //   part_l       float*       [N, H, Z]     Σ exp(s − m) of split z (0 when empty)
+//   done         unsigned*    [N, Hkv]      finished splits per (sequence, KV head): 0 when the kernel starts,
+//                                           0 again when it ends
 //   min_keys_per_split int                  least keys per split (> 0); split z covers [z·kps, (z+1)·kps)
 //   (Z is taken from gridDim.z)
-//
-// Launch contract, attention_decode_combine:
-//   grid  (H, N, 1), block (128, 1, 1), dynamic shared memory 0
-//   part_acc, part_m, part_l as written by attention_decode_split; out float* [N, H·d] and out_bf16 bf16*
-//   [N, H·d] as in attention_decode; num_seqs, heads, head_dim, splits (= Z) ints
 #include "attention.cuh"
 
 using rs_attn::THREADS;
@@ -80,11 +80,58 @@ __device__ __forceinline__ void decode_block(rs_attn::Smem &sm, const float *__r
     rs_attn::store_normalised<NA>(sm, acc, out, out_bf16, q_off, G, d);
 }
 
+/**
+ * Merges the Z partials of head h of sequence seq into out / out_bf16 (element i = threadIdx.x + k·THREADS).
+ * Every thread of the block calls it. The partials were written by other blocks of this launch: read through L2.
+ */
+__device__ __forceinline__ void merge_head(const float *part_acc, const float *part_m, const float *part_l, float *__restrict__ out,
+                                           rs::bf16_t *__restrict__ out_bf16, int seq, int h, int heads, int head_dim, int splits,
+                                           float *weight, float *red) {
+    const int tid = threadIdx.x;
+    const long long base = ((long long) seq * heads + h) * splits; // (Z) partials of this (seq, head)
+    float big = -INFINITY;
+    for (int z = tid; z < splits; z += THREADS) {
+        big = fmaxf(big, __ldcg(part_m + base + z));
+    }
+    big = rs::block_max(big, red);
+    float total = 0.f;
+    for (int z = tid; z < splits; z += THREADS) {
+        const float m = __ldcg(part_m + base + z);
+        total += m == -INFINITY ? 0.f : __ldcg(part_l + base + z) * expf(m - big);
+    }
+    total = rs::block_sum(total, red); // fixed order: per thread, then the block's tree
+    const long long o = ((long long) seq * heads + h) * head_dim; // this head's output
+    for (int i0 = 0; i0 < head_dim; i0 += THREADS) { // block-uniform loop: the barriers below are reached by all
+        const int i = i0 + tid;
+        float a = 0.f;
+        for (int z0 = 0; z0 < splits; z0 += THREADS) {
+            const int n = min(THREADS, splits - z0);
+            __syncthreads(); // the previous chunk's weights consumed
+            if (tid < n) {
+                const float m = __ldcg(part_m + base + z0 + tid);
+                weight[tid] = m == -INFINITY ? 0.f : expf(m - big);
+            }
+            __syncthreads();
+            if (i < head_dim) {
+                const float *acc = part_acc + (base + z0) * head_dim + i; // column i of (n, d)
+#pragma unroll 8
+                for (int z = 0; z < n; z++) {
+                    a = fmaf(__ldcg(acc + (long long) z * head_dim), weight[z], a); // an empty split's acc is 0 with weight 0
+                }
+            }
+        }
+        if (i < head_dim) {
+            rs_attn::store(out, out_bf16, o + i, total > 0.f ? a / total : 0.f);
+        }
+    }
+}
+
 template <int NA, int NS>
 __device__ __forceinline__ void split_block(rs_attn::Smem &sm, const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache,
                                             const rs::bf16_t *__restrict__ v_cache, const int *__restrict__ block_tables,
-                                            const int *__restrict__ context_lens, float *__restrict__ part_acc, float *__restrict__ part_m,
-                                            float *__restrict__ part_l, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                                            const int *__restrict__ context_lens, float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16,
+                                            float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
+                                            unsigned *__restrict__ done, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
                                             float scale, int min_keys_per_split) {
     const int kv_head = blockIdx.x;
     const int seq = blockIdx.y;
@@ -121,6 +168,27 @@ __device__ __forceinline__ void split_block(rs_attn::Smem &sm, const float *__re
         part_m[idx] = sm.m[threadIdx.x];
         part_l[idx] = sm.l[threadIdx.x];
     }
+
+    // the last of this (sequence, KV head)'s Z blocks merges the group's partials
+    __shared__ int last;
+    __shared__ float weight[THREADS];
+    __shared__ float red[rs_attn::WARPS];
+    __threadfence(); // this block's partials reach L2 before its count says they are there
+    __syncthreads();
+    unsigned *counter = done + (long long) seq * kv_heads + kv_head;
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1u) == (unsigned) splits - 1;
+    }
+    __syncthreads();
+    if (last) {
+        __threadfence(); // the other blocks' partials are read after their counts, through L2
+        for (int g = 0; g < G; g++) {
+            merge_head(part_acc, part_m, part_l, out, out_bf16, seq, kv_head * G + g, heads, d, splits, weight, red);
+        }
+        if (threadIdx.x == 0) {
+            *counter = 0; // as the launch found it
+        }
+    }
 }
 
 } // namespace
@@ -144,69 +212,21 @@ attention_decode(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_c
 
 extern "C" __global__ void __launch_bounds__(THREADS, 3)
 attention_decode_split(const float *__restrict__ q, const rs::bf16_t *__restrict__ k_cache, const rs::bf16_t *__restrict__ v_cache,
-                       const int *__restrict__ block_tables, const int *__restrict__ context_lens,
-                       float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
-                       int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks, float scale,
-                       int min_keys_per_split) {
+                       const int *__restrict__ block_tables, const int *__restrict__ context_lens, float *__restrict__ out,
+                       rs::bf16_t *__restrict__ out_bf16, float *__restrict__ part_acc, float *__restrict__ part_m, float *__restrict__ part_l,
+                       unsigned *__restrict__ done, int num_seqs, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                       float scale, int min_keys_per_split) {
     __shared__ rs_attn::Smem sm;
     if ((int) blockIdx.y >= num_seqs || (int) blockIdx.x >= kv_heads) {
         return;
     }
     if (rs_attn::small_shape(heads / kv_heads, head_dim)) {
-        split_block<rs_attn::SMALL_PER_THREAD, rs_attn::SMALL_STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, part_acc, part_m,
-                                                                      part_l, heads, kv_heads, head_dim, block_size, max_blocks, scale,
-                                                                      min_keys_per_split);
+        split_block<rs_attn::SMALL_PER_THREAD, rs_attn::SMALL_STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, out, out_bf16,
+                                                                      part_acc, part_m, part_l, done, heads, kv_heads, head_dim, block_size,
+                                                                      max_blocks, scale, min_keys_per_split);
     } else {
-        split_block<rs_attn::PER_THREAD, rs_attn::STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, part_acc, part_m, part_l,
-                                                          heads, kv_heads, head_dim, block_size, max_blocks, scale, min_keys_per_split);
-    }
-}
-
-extern "C" __global__ void __launch_bounds__(THREADS, 3)
-attention_decode_combine(const float *__restrict__ part_acc, const float *__restrict__ part_m, const float *__restrict__ part_l,
-                         float *__restrict__ out, rs::bf16_t *__restrict__ out_bf16, int num_seqs, int heads, int head_dim, int splits) {
-    __shared__ float weight[THREADS]; // (THREADS) exp(m_z − M) of a chunk of splits, 0 for an empty split
-    __shared__ float red[rs_attn::WARPS];
-    const int h = blockIdx.x;
-    const int seq = blockIdx.y;
-    if (seq >= num_seqs || h >= heads) {
-        return;
-    }
-    const int tid = threadIdx.x;
-    const long long base = ((long long) seq * heads + h) * splits; // (Z) partials of this (seq, head)
-    float big = -INFINITY;
-    for (int z = tid; z < splits; z += THREADS) {
-        big = fmaxf(big, part_m[base + z]);
-    }
-    big = rs::block_max(big, red);
-    float total = 0.f;
-    for (int z = tid; z < splits; z += THREADS) {
-        const float m = part_m[base + z];
-        total += m == -INFINITY ? 0.f : part_l[base + z] * expf(m - big);
-    }
-    total = rs::block_sum(total, red); // fixed order: per thread, then the block's tree
-    const long long o = ((long long) seq * heads + h) * head_dim; // this head's output
-    for (int i0 = 0; i0 < head_dim; i0 += THREADS) { // block-uniform loop: the barriers below are reached by all
-        const int i = i0 + tid;
-        float a = 0.f;
-        for (int z0 = 0; z0 < splits; z0 += THREADS) {
-            const int n = min(THREADS, splits - z0);
-            __syncthreads(); // the previous chunk's weights consumed
-            if (tid < n) {
-                const float m = part_m[base + z0 + tid];
-                weight[tid] = m == -INFINITY ? 0.f : expf(m - big);
-            }
-            __syncthreads();
-            if (i < head_dim) {
-                const float *acc = part_acc + (base + z0) * head_dim + i; // column i of (n, d)
-#pragma unroll 8
-                for (int z = 0; z < n; z++) {
-                    a = fmaf(acc[(long long) z * head_dim], weight[z], a); // an empty split's acc is 0 with weight 0
-                }
-            }
-        }
-        if (i < head_dim) {
-            rs_attn::store(out, out_bf16, o + i, total > 0.f ? a / total : 0.f);
-        }
+        split_block<rs_attn::PER_THREAD, rs_attn::STAGED>(sm, q, k_cache, v_cache, block_tables, context_lens, out, out_bf16, part_acc, part_m,
+                                                          part_l, done, heads, kv_heads, head_dim, block_size, max_blocks, scale,
+                                                          min_keys_per_split);
     }
 }

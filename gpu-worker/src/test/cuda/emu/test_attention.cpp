@@ -97,28 +97,35 @@ static void decode_case(int H, int Hkv, int d, int B, std::vector<int> lens, int
     check_bf16(std::string(name) + " bf16 out", ob, out, untouched);
 
     const int Z = (maxLen + kps - 1) / kps + 1; // one extra, always empty, split
+    // the merge counters start at 0 and every launch leaves them at 0 (checked after each launch)
+    std::vector<unsigned> done(N * Hkv, 0u);
+    auto counters_reset = [&](const std::string &what) {
+        for (unsigned v : done) {
+            if (v != 0) { std::printf("FAIL %s: a merge counter is %u after the launch, not 0\n", what.c_str(), v); h::failures++; return; }
+        }
+    };
     std::vector<float> pacc((size_t) N * H * Z * d, NAN), pm(N * H * Z, NAN), pl(N * H * Z, NAN), out2(N * H * d, NAN);
     emu::launch(attention_decode_split, dim3(Hkv, N, Z), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
-                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), pacc.data(), pm.data(), pl.data(), N, H, Hkv, d, B,
-                maxBlocks, scale, kps);
-    emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) pacc.data(), (const float *) pm.data(),
-                (const float *) pl.data(), out2.data(), (rs::bf16_t *) nullptr, N, H, d, Z);
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), out2.data(), (rs::bf16_t *) nullptr, pacc.data(), pm.data(),
+                pl.data(), done.data(), N, H, Hkv, d, B, maxBlocks, scale, kps);
     h::check(std::string(name) + " split kps=" + std::to_string(kps), out2.data(), want.data(), out2.size(), 2e-5f, 2e-4f);
+    counters_reset(std::string(name) + " split kps=" + std::to_string(kps));
 
     // few splits, least 1 key: each sequence's own kps = ceil(ctx / Z) rounded up to 32 covers its context
     const int Z2 = 3;
     std::vector<float> qacc((size_t) N * H * Z2 * d, NAN), qm(N * H * Z2, NAN), ql(N * H * Z2, NAN), out3(N * H * d, NAN);
     emu::launch(attention_decode_split, dim3(Hkv, N, Z2), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
-                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), qacc.data(), qm.data(), ql.data(), N, H, Hkv, d, B,
-                maxBlocks, scale, 1);
-    emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) qacc.data(), (const float *) qm.data(),
-                (const float *) ql.data(), out3.data(), (rs::bf16_t *) nullptr, N, H, d, Z2);
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), out3.data(), (rs::bf16_t *) nullptr, qacc.data(), qm.data(),
+                ql.data(), done.data(), N, H, Hkv, d, B, maxBlocks, scale, 1);
     h::check(std::string(name) + " split Z=3 per-sequence kps", out3.data(), want.data(), out3.size(), 2e-5f, 2e-4f);
+    counters_reset(std::string(name) + " split Z=3");
     std::vector<uint16_t> ob3(N * H * d, 0xffff);
     std::vector<float> untouched3(N * H * d, NAN);
-    emu::launch(attention_decode_combine, dim3(H, N), dim3(128), 0, (const float *) qacc.data(), (const float *) qm.data(),
-                (const float *) ql.data(), untouched3.data(), (rs::bf16_t *) ob3.data(), N, H, d, Z2);
+    emu::launch(attention_decode_split, dim3(Hkv, N, Z2), dim3(128), 0, q.data(), (const rs::bf16_t *) c.k.data(),
+                (const rs::bf16_t *) c.v.data(), tables.data(), lens.data(), untouched3.data(), (rs::bf16_t *) ob3.data(), qacc.data(),
+                qm.data(), ql.data(), done.data(), N, H, Hkv, d, B, maxBlocks, scale, 1);
     check_bf16(std::string(name) + " split Z=3 bf16 out", ob3, out3, untouched3);
+    counters_reset(std::string(name) + " split Z=3 bf16 out");
 }
 
 static void prefill_case(int H, int Hkv, int d, int B, std::vector<int> lens, std::vector<int> newTokens) {

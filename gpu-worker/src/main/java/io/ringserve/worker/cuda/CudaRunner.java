@@ -1042,7 +1042,9 @@ public final class CudaRunner implements StepRunner {
             qkv = alloc(device, 4 * t * c.qkvDim());
             q = alloc(device, 4 * t * c.queryDim());
             attnBf16 = alloc(device, 2 * t * c.queryDim());
-            attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.headDim(), DECODE_SPLITS));
+            attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.numKeyValueHeads(),
+                    c.headDim(), DECODE_SPLITS));
+            AttentionDecode.clearWorkspace(attnSplits);
             gateUp = alloc(device, 4 * t * 2 * inter);
             mlpAct = alloc(device, 2 * t * inter);
             sharedGateUp = alloc(device, 4 * t * 2 * sharedInter);

@@ -9,7 +9,7 @@ import jcuda.driver.CUstream;
  * {@code attention_decode.cu}: one new query token per sequence over its paged KV cache (which already holds
  * that token's K/V), GQA with one block per (KV head, sequence) serving the KV head's query heads. Either one
  * pass ({@link #launch}) or split-K flash-decoding ({@link #launchSplit}: partial max/sum/acc per range of
- * keys, then a combine kernel), for long contexts with few sequences. Mirrors the attention loop of
+ * keys, merged by the last block of each group to finish), for long contexts with few sequences. Mirrors the attention loop of
  * ReferenceForward.attention() for a token at position {@code contextLen − 1}.
  *
  * <p>Legend: N = sequences, H = query heads, Hkv = KV heads, d = head dim, B = KV block size, MB = block table
@@ -23,13 +23,11 @@ public final class AttentionDecode {
     private static final int THREADS = 128;
     private final Kernel decode;
     private final Kernel split;
-    private final Kernel combine;
 
     public AttentionDecode(CudaDevice device) {
         var m = device.module("attention_decode");
         this.decode = m.kernel("attention_decode");
         this.split = m.kernel("attention_decode_split");
-        this.combine = m.kernel("attention_decode_combine");
     }
 
     /**
@@ -50,19 +48,29 @@ public final class AttentionDecode {
                 seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim)});
     }
 
-    /** Bytes of the split-K workspace for {@code splits} splits: acc (N, H, Z, d), then m and l (N, H, Z), fp32. */
-    public static long workspaceBytes(int seqs, int heads, int headDim, int splits) {
-        return 4L * seqs * heads * splits * (headDim + 2L);
+    /**
+     * Bytes of the split-K workspace for {@code splits} splits: acc (N, H, Z, d), then m and l (N, H, Z), fp32, then the
+     * merge counters (N, Hkv) uint32. The counters must be 0 before a workspace's first launch ({@link #clearWorkspace});
+     * every launch leaves them 0.
+     */
+    public static long workspaceBytes(int seqs, int heads, int kvHeads, int headDim, int splits) {
+        return 4L * seqs * heads * splits * (headDim + 2L) + 4L * seqs * kvHeads;
+    }
+
+    /** Zeroes a new workspace (its merge counters above all), waiting for it. */
+    public static void clearWorkspace(DeviceBuffer workspace) {
+        workspace.fill((byte) 0);
     }
 
     /**
      * Split-K decode: each sequence's context is cut into {@code splits} ranges of kps = max(minKeysPerSplit,
      * ceil(context / splits) rounded up to 32) keys, split z covering [z·kps, (z+1)·kps); splits past a sequence's
      * context are empty and weigh nothing, so {@code splits} and {@code minKeysPerSplit} stay fixed while contexts
-     * grow (CUDA graphs). A sequence's result depends only on its own context and {@code splits}.
+     * grow (CUDA graphs). A sequence's result depends only on its own context and {@code splits}. One launch: the
+     * last split block of each (sequence, KV head) to finish merges the partials into {@code out}.
      *
      * @param out       (N, H·d) as in {@link #launch}: fp32, or bf16 when {@code bf16Out}
-     * @param workspace at least {@link #workspaceBytes} bytes
+     * @param workspace at least {@link #workspaceBytes} bytes, its counters 0 ({@link #clearWorkspace} once)
      */
     public void launchSplit(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
                             DeviceBuffer out, boolean bf16Out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
@@ -73,16 +81,15 @@ public final class AttentionDecode {
         Shapes.gridYZ(op, "splits", splits);
         Shapes.positive(op, "minKeysPerSplit", minKeysPerSplit);
         Shapes.require(op, "out", out, (bf16Out ? 2L : 4L) * seqs * heads * headDim);
-        Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
+        Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, kvHeads, headDim, splits));
         long accBytes = 4L * seqs * heads * splits * headDim;
         long mlBytes = 4L * seqs * heads * splits;
         DeviceBuffer acc = workspace.slice(0, accBytes);
         DeviceBuffer m = workspace.slice(accBytes, mlBytes);
         DeviceBuffer l = workspace.slice(accBytes + mlBytes, mlBytes);
-        split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, acc, m, l,
-                seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
-        combine.launch(s, heads, seqs, 1, THREADS, 1, 1, 0, new Object[] {acc, m, l, bf16Out ? null : out, bf16Out ? out : null, seqs, heads,
-                headDim, splits});
+        DeviceBuffer done = workspace.slice(accBytes + 2 * mlBytes, 4L * seqs * kvHeads);
+        split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, bf16Out ? null : out,
+                bf16Out ? out : null, acc, m, l, done, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
     }
 
     /** 1/sqrt(d), computed as the reference does. */

@@ -40,7 +40,8 @@ class AttentionDecodeTest extends GpuTestSupport {
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
              DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d);
              DeviceBuffer out2 = poisoned(4L * n * heads * d);
-             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, splits))) {
+             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, kvHeads, d, splits))) {
+            AttentionDecode.clearWorkspace(ws);
             op.launch(device().stream(), dq, k, v, tables, lens, out, false, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
             assertClose(what, expected, downloadFloats(out, n * heads * d), 1e-5, 1e-4);
             op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
@@ -51,7 +52,8 @@ class AttentionDecodeTest extends GpuTestSupport {
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
              DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d); DeviceBuffer outBf16 = poisoned(2L * n * heads * d);
              DeviceBuffer oneBf16 = poisoned(2L * n * heads * d);
-             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, 32))) {
+             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, kvHeads, d, 32))) {
+            AttentionDecode.clearWorkspace(ws); // then three launches on it: each leaves its merge counters at 0 for the next
             op.launchSplit(device().stream(), dq, k, v, tables, lens, out, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
             float[] split = downloadFloats(out, n * heads * d);
             assertClose(what + " split 32, per-sequence ranges", expected, split, 1e-5, 1e-4);
