@@ -1,11 +1,13 @@
 // moe_experts.cu — the routed SwiGLU experts of a MoE layer, grouped by expert so that each selected
 // expert's weights are read once per step however many tokens chose it (decode at batch 64 selects
 // ~221 distinct experts of 256 for 512 (token, k) slots: 2.3× fewer weight bytes than one pass per slot).
-// Four kernels, the expert ids never leave the device (router_top_k writes them):
+// The kernels, the expert ids never leave the device (router_top_k writes them, and the plan too):
 //   moe_group         the step's group plan: active experts, and the slots t·K+k of each, from topk_ids
+//                     (moe_plan.cuh; in a decode or prefill step router_top_k's last block builds it instead)
 //   moe_gate_up_silu  h[t,k,:] = silu(W_gate[e]·x[t]) ⊙ (W_up[e]·x[t])     e = topk_ids[t,k]
 //   moe_down          y[t,k,:] = W_down[e]·h[t,k,:]
 //   moe_combine       out[t,:] = residual[t,:] + (shared[t,:] + Σ_k w[t,k]·y[t,k,:])   (k in order)
+//   moe_combine_norm  moe_combine, then the next layer's input RMSNorm of out (rmsnorm.cuh)
 // Mirrors ReferenceForward.sparseMoe() (ReferenceOps.siluMul: silu(g)·u = (g / (1 + e^−g))·u).
 //
 // Determinism: every output element h[s,i] / y[s,j] is one warp's fixed-order sum over the row (lanes
@@ -84,8 +86,16 @@
 //   residual     const float* [T, D]   added first; null: none (may alias out)
 //   out          float*       [T, D]   residual + (shared + Σ_k w·y)
 //   tokens, top_k, hidden, experts   ints
+//
+// Launch contract, moe_combine_norm (moe_combine, then the next layer's input RMSNorm of the rows it wrote,
+// rmsnorm.cuh: the bits of the rmsnorm kernel, one launch fewer per layer):
+//   grid  (1, T, 1), block (256, 1, 1), dynamic shared memory 0; moe_combine's arguments, and
+//   norm_out     bf16*        [T, D]   the normed rows
+//   norm_weight  const bf16*  [D]      the next layer's input_layernorm.weight
+//   eps          float        rms_norm_eps
 #include "mma.cuh"
 #include "moe_plan.cuh"
+#include "rmsnorm.cuh"
 #include "vec.cuh"
 
 namespace {
@@ -552,14 +562,11 @@ moe_down_mma(const float *__restrict__ h, const rs::bf16_t *__restrict__ down, c
     });
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights, const int *__restrict__ topk_ids,
-            const float *shared, const float *residual, float *out, int tokens, int top_k, int hidden, int experts) {
-    const int j = blockIdx.x * THREADS + threadIdx.x;
-    const int t = blockIdx.y;
-    if (j >= hidden || t >= tokens) {
-        return;
-    }
+namespace {
+
+/** Element j of token t's output: residual + (shared + Σ_k w·y), k in order. */
+__device__ __forceinline__ float combined(const float *__restrict__ y, const float *__restrict__ topk_weights, const int *__restrict__ topk_ids,
+                                          const float *shared, const float *residual, int t, int j, int top_k, int hidden, int experts) {
     float routed = 0.f;
     for (int k = 0; k < top_k; k++) {
         const int s = t * top_k + k;
@@ -570,5 +577,36 @@ moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights,
     }
     const size_t o = (size_t) t * hidden + j;
     const float mlp = shared != nullptr ? shared[o] + routed : routed;
-    out[o] = residual != nullptr ? residual[o] + mlp : mlp;
+    return residual != nullptr ? residual[o] + mlp : mlp;
+}
+
+} // namespace
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+moe_combine(const float *__restrict__ y, const float *__restrict__ topk_weights, const int *__restrict__ topk_ids,
+            const float *shared, const float *residual, float *out, int tokens, int top_k, int hidden, int experts) {
+    const int j = blockIdx.x * THREADS + threadIdx.x;
+    const int t = blockIdx.y;
+    if (j >= hidden || t >= tokens) {
+        return;
+    }
+    out[(size_t) t * hidden + j] = combined(y, topk_weights, topk_ids, shared, residual, t, j, top_k, hidden, experts);
+}
+
+static_assert(THREADS == rs_norm::THREADS, "moe_combine_norm runs rmsnorm.cuh's row with its block");
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+moe_combine_norm(const float *__restrict__ y, const float *__restrict__ topk_weights, const int *__restrict__ topk_ids,
+                 const float *shared, const float *residual, float *out, rs::bf16_t *__restrict__ norm_out,
+                 const rs::bf16_t *__restrict__ norm_weight, int tokens, int top_k, int hidden, int experts, float eps) {
+    __shared__ float scratch[WARPS];
+    const int t = blockIdx.y;
+    if (t >= tokens) {
+        return;
+    }
+    for (int j = threadIdx.x; j < hidden; j += THREADS) {
+        out[(size_t) t * hidden + j] = combined(y, topk_weights, topk_ids, shared, residual, t, j, top_k, hidden, experts);
+    }
+    __syncthreads(); // the row is written; the norm's threads read it in their own order
+    rs_norm::rmsnorm_row(norm_out + (size_t) t * hidden, out + (size_t) t * hidden, nullptr, norm_weight, hidden, eps, scratch);
 }

@@ -28,6 +28,28 @@ static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std:
     return y;
 }
 
+/** rmsnorm.cu's kernel body on every row: what moe_combine_norm's fused norm must reproduce bit for bit. */
+static void norm_rows(rs::bf16_t *out, float *x, const rs::bf16_t *w, int dim, float eps) {
+    __shared__ float scratch[THREADS / rs::WARP];
+    rs_norm::rmsnorm_row(out + (size_t) blockIdx.x * dim, x + (size_t) blockIdx.x * dim, nullptr, w, dim, eps, scratch);
+}
+
+/** moe_combine_norm = moe_combine, then the rmsnorm of the rows it wrote, both bit for bit. */
+static void check_combine_norm(int T, int K, int E, int D, const std::vector<float> &y, const std::vector<float> &w, const std::vector<int> &ids,
+                               const std::vector<float> &shared, const std::vector<float> &res, const std::vector<float> &combined) {
+    std::vector<uint16_t> nw(D);
+    for (auto &v : nw) v = h::to_bf16(h::uniform(0.5f, 1.5f));
+    std::vector<float> out(T * D, NAN), x(combined);
+    std::vector<uint16_t> got(T * D, 0xffff), want(T * D, 0xffff);
+    emu::launch(moe_combine_norm, dim3(1, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(), (const int *) ids.data(),
+                (const float *) shared.data(), (const float *) res.data(), out.data(), (rs::bf16_t *) got.data(), (const rs::bf16_t *) nw.data(),
+                T, K, D, E, 1e-6f);
+    emu::launch(norm_rows, dim3(T), dim3(256), 0, (rs::bf16_t *) want.data(), x.data(), (const rs::bf16_t *) nw.data(), D, 1e-6f);
+    const bool ok = std::memcmp(out.data(), combined.data(), out.size() * sizeof(float)) == 0 && got == want;
+    std::printf("%s moe_combine_norm T=%d K=%d D=%d = moe_combine + rmsnorm bit for bit\n", ok ? "ok  " : "FAIL", T, K, D);
+    if (!ok) h::failures++;
+}
+
 /** The four kernels as the runner launches them: out (T, D); plan receives the group plan. */
 static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vector<uint16_t> &xb, const std::vector<uint16_t> &gu,
                               const std::vector<uint16_t> &dn, const std::vector<int> &ids, const std::vector<float> &w,
@@ -51,6 +73,7 @@ static std::vector<float> moe(int T, int K, int E, int D, int I, const std::vect
     }
     emu::launch(moe_combine, dim3((D + 255) / 256, T), dim3(256), 0, (const float *) y.data(), (const float *) w.data(),
                 (const int *) ids.data(), (const float *) shared.data(), (const float *) res.data(), out.data(), T, K, D, E);
+    check_combine_norm(T, K, E, D, y, w, ids, shared, res, out);
     return out;
 }
 

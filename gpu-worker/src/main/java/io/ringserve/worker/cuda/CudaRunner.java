@@ -532,11 +532,15 @@ public final class CudaRunner implements StepRunner {
         int kvRows = blocks * blockSize;
         mark(Op.EMBEDDING);
         embedding.launch(stream, a.x, weights.embedding(), in.ids, t, d, c.vocabSize());
+        boolean normed = false; // a.h already holds this layer's input norm (the previous MoE layer's combine wrote it)
         for (int l = 0; l < c.numHiddenLayers(); l++) {
             CudaWeights.Layer w = weights.layers().get(l);
             // attention block
-            mark(Op.INPUT_RMSNORM);
-            rmsNorm.launch(stream, a.h, a.x, null, w.inputNorm(), t, d, (float) c.rmsNormEps());
+            if (!normed) {
+                mark(Op.INPUT_RMSNORM);
+                rmsNorm.launch(stream, a.h, a.x, null, w.inputNorm(), t, d, (float) c.rmsNormEps());
+            }
+            normed = false;
             mark(Op.QKV_PROJ);
             matmul.launch(stream, a.qkv, a.h, w.qkv(), t, c.qkvDim(), d, false);
             mark(Op.QK_NORM_ROPE_CACHE);
@@ -564,7 +568,10 @@ public final class CudaRunner implements StepRunner {
             switch (w.ffn()) {
                 case CudaWeights.Swiglu mlp -> swiglu(stream, a.gateUp, a.mlpAct, a.h, mlp, t, a.x, true, DENSE_OPS); // x += mlp(h)
                 case CudaWeights.Moe moe -> {
-                    moe(a, moe, t, l);
+                    // the combine also writes the next layer's input norm into a.h (one launch fewer)
+                    CudaWeights.Layer next = l + 1 < c.numHiddenLayers() ? weights.layers().get(l + 1) : null;
+                    moe(a, moe, t, l, next == null ? null : next.inputNorm());
+                    normed = next != null;
                     if (routes != null) {
                         int k = c.numExpertsPerTok();
                         int[] ids = new int[t * k];
@@ -633,9 +640,11 @@ public final class CudaRunner implements StepRunner {
      * Router, the K selected experts, the shared expert, and the weighted combine into the residual stream. With
      * dual streams the shared expert forks onto {@link #sharedStream} after the post-attention norm (it reads
      * only {@code a.h} and writes only its own buffers) and joins before the combine, which reads its output.
-     * While profiling, the shared expert runs on the compute stream after the routed experts.
+     * While profiling, the shared expert runs on the compute stream after the routed experts. With
+     * {@code nextInputNorm} (every MoE layer but the last) the combine also writes the next layer's input norm of the
+     * residual stream into {@code a.h} — after the join, so the shared expert has finished reading this layer's h.
      */
-    private void moe(Activations a, CudaWeights.Moe moe, int t, int layer) {
+    private void moe(Activations a, CudaWeights.Moe moe, int t, int layer, DeviceBuffer nextInputNorm) {
         ModelConfig c = config;
         int d = c.hiddenSize();
         int k = c.numExpertsPerTok();
@@ -667,8 +676,13 @@ public final class CudaRunner implements StepRunner {
             JCudaDriver.cuStreamWaitEvent(stream, joins[layer], 0);
         }
         mark(Op.MOE_COMBINE);
-        experts.combine(stream, a.expertOut, a.topkWeights, a.topkIds, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d,
-                c.numExperts()); // x += shared + Σ_k w·y
+        if (nextInputNorm != null) { // x += shared + Σ_k w·y, then h = the next layer's input norm of x
+            experts.combineNorm(stream, a.expertOut, a.topkWeights, a.topkIds, sharedMlp != null ? a.sharedOut : null, a.x, a.x, a.h, nextInputNorm,
+                    t, k, d, c.numExperts(), (float) c.rmsNormEps());
+        } else {
+            experts.combine(stream, a.expertOut, a.topkWeights, a.topkIds, sharedMlp != null ? a.sharedOut : null, a.x, a.x, t, k, d,
+                    c.numExperts()); // x += shared + Σ_k w·y
+        }
     }
 
     private Activations activations(int tokens, int seqs) {

@@ -207,12 +207,29 @@ public final class KernelProfile implements AutoCloseable {
         Traffic times(long n) {
             return new Traffic(weights * n, activations * n);
         }
+
+        Traffic plus(Traffic o) {
+            return new Traffic(weights + o.weights, activations + o.activations);
+        }
+    }
+
+    /**
+     * MoE layers whose combine also writes the next layer's input norm (moe_combine_norm): every MoE layer but the
+     * last layer of the model.
+     */
+    static int fusedNorms(ModelConfig c) {
+        int fused = 0;
+        for (int l = 0; l + 1 < c.numHiddenLayers(); l++) {
+            fused += c.isMoeLayer(l) ? 1 : 0;
+        }
+        return fused;
     }
 
     /**
      * How often the runner launches {@code op} in a decode step of {@code batch} sequences: once for the embedding
      * and the head's ops, once per layer for the attention block, per dense layer for the dense MLP, per MoE layer
-     * for the router, the experts and (with one) the shared expert; never {@code attention_prefill}; the SiLU·mul
+     * for the router, the experts and (with one) the shared expert, the input norm only where no MoE combine wrote it
+     * ({@link #fusedNorms}); never {@code attention_prefill}; the SiLU·mul
      * ops only where the gate_up projection runs on the tensor-core tiles (the GEMV kernel applies it itself:
      * {@link Gemv#serves}).
      */
@@ -228,7 +245,8 @@ public final class KernelProfile implements AutoCloseable {
         }
         return switch (op) {
             case EMBEDDING, GATHER_ROWS, FINAL_RMSNORM, LM_HEAD, SAMPLE -> 1;
-            case INPUT_RMSNORM, QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, O_PROJ, POST_RMSNORM -> layers;
+            case INPUT_RMSNORM -> layers - fusedNorms(c);
+            case QKV_PROJ, QK_NORM_ROPE_CACHE, ATTENTION_DECODE, O_PROJ, POST_RMSNORM -> layers;
             case ATTENTION_PREFILL -> 0;
             case DENSE_GATE_UP, DENSE_SILU, DENSE_DOWN -> layers - moe;
             case ROUTER_LOGITS, ROUTER, MOE_GATE_UP_SILU, MOE_DOWN, MOE_COMBINE -> moe;
@@ -303,7 +321,11 @@ public final class KernelProfile implements AutoCloseable {
             // one pass over the logits -> ids and logprobs (N)
             case SAMPLE -> new Traffic(0, t * c.vocabSize() * F32 + 2 * t * F32);
         };
-        return one.times(launches(c, op, batch));
+        Traffic all = one.times(launches(c, op, batch));
+        if (op == Op.MOE_COMBINE) { // the fused input norms: x read again, the norm weight, h (T, D) bf16 written
+            all = all.plus(new Traffic(d * BF16, t * d * F32 + t * d * BF16).times(fusedNorms(c)));
+        }
+        return all;
     }
 
     /**

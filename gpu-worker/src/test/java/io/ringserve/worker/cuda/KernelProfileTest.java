@@ -95,8 +95,11 @@ class KernelProfileTest {
             mini += KernelProfile.launches(MINI, op, 1);
             lite += KernelProfile.launches(LITE, op, 1);
         }
-        assertEquals(5 + 6 * 20 + 2 + 7 * 19, mini, "embedding and head; attention per layer; one dense layer; 19 MoE layers");
-        assertEquals(5 + 6 * 28 + 7 * 28, lite);
+        assertEquals(5 + 6 * 20 + 2 + 7 * 19 - 18, mini,
+                "embedding and head; attention per layer; one dense layer; 19 MoE layers; 18 input norms written by the combine before them");
+        assertEquals(5 + 6 * 28 + 7 * 28 - 27, lite);
+        assertEquals(2, KernelProfile.launches(MINI, Op.INPUT_RMSNORM, 1), "layer 0, and layer 1 after the dense layer 0");
+        assertEquals(1, KernelProfile.launches(LITE, Op.INPUT_RMSNORM, 1));
         assertEquals(0, KernelProfile.launches(MINI, Op.ATTENTION_PREFILL, 1));
         assertEquals(19, KernelProfile.launches(MINI, Op.SHARED_DOWN, 1));
         assertEquals(0, KernelProfile.launches(MINI, Op.DENSE_SILU, 8), "fused into the gate_up GEMV up to 8 sequences");

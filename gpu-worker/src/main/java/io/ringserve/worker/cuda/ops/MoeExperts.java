@@ -37,6 +37,7 @@ public final class MoeExperts {
     private final Kernel gateUpSiluMma;
     private final Kernel downMma;
     private final Kernel combine;
+    private final Kernel combineNorm;
 
     public MoeExperts(CudaDevice device) {
         var m = device.module("moe_experts");
@@ -46,6 +47,7 @@ public final class MoeExperts {
         this.gateUpSiluMma = m.kernel("moe_gate_up_silu_mma");
         this.downMma = m.kernel("moe_down_mma");
         this.combine = m.kernel("moe_combine");
+        this.combineNorm = m.kernel("moe_combine_norm");
     }
 
     /** int32 words of the group plan of {@code tokens · topK} slots over {@code experts}: 3 + 3·E + TK. */
@@ -140,7 +142,30 @@ public final class MoeExperts {
      */
     public void combine(CUstream s, DeviceBuffer y, DeviceBuffer topkWeights, DeviceBuffer topkIds, DeviceBuffer shared, DeviceBuffer residual,
                         DeviceBuffer out, int tokens, int topK, int hidden, int experts) {
-        String op = "moe_combine";
+        checkCombine("moe_combine", y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts);
+        combine.launch(s, Shapes.ceilDiv(hidden, THREADS), tokens, 1, THREADS, 1, 1, 0,
+                new Object[] {y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts});
+    }
+
+    /**
+     * {@link #combine}, then the next layer's input RMSNorm of the rows written, in one launch (one block per token):
+     * {@code normOut} gets exactly what {@link RmsNorm#launch} of {@code out} would write.
+     *
+     * @param normOut    (T, D) bf16 out
+     * @param normWeight (D) bf16, the next layer's input_layernorm.weight
+     */
+    public void combineNorm(CUstream s, DeviceBuffer y, DeviceBuffer topkWeights, DeviceBuffer topkIds, DeviceBuffer shared, DeviceBuffer residual,
+                            DeviceBuffer out, DeviceBuffer normOut, DeviceBuffer normWeight, int tokens, int topK, int hidden, int experts, float eps) {
+        String op = "moe_combine_norm";
+        checkCombine(op, y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts);
+        Shapes.require(op, "normOut", normOut, 2L * tokens * hidden);
+        Shapes.require(op, "normWeight", normWeight, 2L * hidden);
+        combineNorm.launch(s, 1, tokens, 1, THREADS, 1, 1, 0,
+                new Object[] {y, topkWeights, topkIds, shared, residual, out, normOut, normWeight, tokens, topK, hidden, experts, eps});
+    }
+
+    private static void checkCombine(String op, DeviceBuffer y, DeviceBuffer topkWeights, DeviceBuffer topkIds, DeviceBuffer shared,
+                                     DeviceBuffer residual, DeviceBuffer out, int tokens, int topK, int hidden, int experts) {
         checkSlots(op, tokens, topK, experts);
         Shapes.positive(op, "hidden", hidden);
         Shapes.gridYZ(op, "tokens", tokens);
@@ -154,8 +179,6 @@ public final class MoeExperts {
             Shapes.require(op, "residual", residual, 4L * tokens * hidden);
         }
         Shapes.require(op, "out", out, 4L * tokens * hidden);
-        combine.launch(s, Shapes.ceilDiv(hidden, THREADS), tokens, 1, THREADS, 1, 1, 0,
-                new Object[] {y, topkWeights, topkIds, shared, residual, out, tokens, topK, hidden, experts});
     }
 
     /** Block columns of the CUDA-core expert kernels: the most groups a step of TK slots can have. */

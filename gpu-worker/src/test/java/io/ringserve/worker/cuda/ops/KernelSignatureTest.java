@@ -264,6 +264,13 @@ class KernelSignatureTest {
                         d.tokens(), d.topK(), d.hidden(), d.experts());
             }));
         }
+        calls.add(new Call("MoeExperts.combineNorm", f -> {
+            Dims d = f.d;
+            DeviceBuffer x = f.f32(d.tokens(), d.hidden()); // the residual stream, updated in place
+            new MoeExperts(f.device).combineNorm(f.s, f.f32((long) d.tokens() * d.topK(), d.hidden()), f.f32(d.tokens(), d.topK()),
+                    f.i32(d.tokens(), d.topK()), f.f32(d.tokens(), d.hidden()), x, x, f.bf16(d.tokens(), d.hidden()), f.bf16(d.hidden()), d.tokens(),
+                    d.topK(), d.hidden(), d.experts(), 1e-6f);
+        }));
         calls.add(new Call("SiluMul.launch, fused gate | up", f -> new SiluMul(f.device).launch(f.s, f.bf16(f.d.tokens(), f.d.inter()),
                 f.f32(f.d.tokens(), 2L * f.d.inter()), f.d.tokens(), f.d.inter())));
         calls.add(new Call("SiluMul.launch, strided", f -> new SiluMul(f.device).launch(f.s, f.bf16(f.d.tokens(), f.d.inter()),

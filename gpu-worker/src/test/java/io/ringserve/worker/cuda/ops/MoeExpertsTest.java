@@ -127,7 +127,23 @@ class MoeExpertsTest extends GpuTestSupport {
             op.combine(s, y, dw, dIds, dShared, dRes, out, tokens, k, hidden, experts);
             plan[0] = new int[words];
             dPlan.copyToHost(plan[0]);
-            return downloadFloats(out, tokens * hidden);
+            float[] combined = downloadFloats(out, tokens * hidden);
+            assertCombineNorm(op, y, dw, dIds, dShared, residual, combined, tokens, k, experts, hidden);
+            return combined;
+        }
+    }
+
+    /** combineNorm (the runner's combine before every MoE layer's successor) = combine, then RmsNorm of its rows, bit for bit. */
+    private static void assertCombineNorm(MoeExperts op, DeviceBuffer y, DeviceBuffer dw, DeviceBuffer dIds, DeviceBuffer dShared, float[] residual,
+                                          float[] combined, int tokens, int k, int experts, int hidden) {
+        short[] weight = randomBf16(hidden * 31L + tokens, hidden, 1f);
+        try (DeviceBuffer x = upload(residual); DeviceBuffer normed = poisoned(2L * tokens * hidden); DeviceBuffer dWeight = upload(weight);
+             DeviceBuffer x2 = upload(combined); DeviceBuffer normed2 = poisoned(2L * tokens * hidden)) {
+            var s = device().stream();
+            op.combineNorm(s, y, dw, dIds, dShared, x, x, normed, dWeight, tokens, k, hidden, experts, 1e-6f);
+            new RmsNorm(device()).launch(s, normed2, x2, null, dWeight, tokens, hidden, 1e-6f);
+            assertBitExact("combineNorm T=" + tokens + ": x", combined, downloadFloats(x, tokens * hidden));
+            assertBitExact("combineNorm T=" + tokens + ": the norm", downloadBf16(normed2, tokens * hidden), downloadBf16(normed, tokens * hidden));
         }
     }
 
