@@ -15,6 +15,21 @@ constexpr int PLAN_WARPS = PLAN_THREADS / rs::WARP;
 constexpr int MAX_EXPERTS = 2048;                   // shared-memory tables of the plan
 constexpr int TILE_M = 64;                          // slots per block row of the tensor-core expert kernels
 
+/** Zeroes count[0, E), then calls f(s, e) for every slot s whose id e lies in [0, E) (ids read through L2). */
+template <typename F>
+__device__ __forceinline__ void each_slot(const int *topk_ids, int *count, int tk, int experts, F f) {
+    for (int e = threadIdx.x; e < experts; e += PLAN_THREADS) {
+        count[e] = 0;
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < tk; s += PLAN_THREADS) {
+        const int e = __ldcg(topk_ids + s);
+        if (e >= 0 && e < experts) {
+            f(s, e);
+        }
+    }
+}
+
 /**
  * Writes the plan [3 + 3·E + TK] words for topk_ids (T, K). Called by every thread of a block of PLAN_THREADS
  * threads. The ids are read through L2 (ld.global.cg): in router_top_k other blocks of the same kernel wrote them.
@@ -27,16 +42,7 @@ __device__ __forceinline__ void build_plan(const int *topk_ids, int *__restrict_
     __shared__ int warp_tiles[PLAN_WARPS];
     const int tk = tokens * top_k;
     int *slots = plan + 3 + 3 * experts;
-    for (int e = threadIdx.x; e < experts; e += PLAN_THREADS) {
-        count[e] = 0;
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < tk; s += PLAN_THREADS) {
-        const int e = __ldcg(topk_ids + s);
-        if (e >= 0 && e < experts) {
-            atomicAdd(&count[e], 1);
-        }
-    }
+    each_slot(topk_ids, count, tk, experts, [&](int, int e) { atomicAdd(&count[e], 1); });
     __syncthreads();
 
     // exclusive scan of the counts (slots) and of count > 0 (groups): thread i owns experts [i·per, (i+1)·per)
@@ -98,16 +104,7 @@ __device__ __forceinline__ void build_plan(const int *topk_ids, int *__restrict_
         plan[2 + 2 * experts + group_off] = tile_off;
     }
     __syncthreads(); // every count has been read: reuse them as cursors
-    for (int e = threadIdx.x; e < experts; e += PLAN_THREADS) {
-        count[e] = 0;
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < tk; s += PLAN_THREADS) {
-        const int e = __ldcg(topk_ids + s);
-        if (e >= 0 && e < experts) {
-            slots[start[e] + atomicAdd(&count[e], 1)] = s;
-        }
-    }
+    each_slot(topk_ids, count, tk, experts, [&](int s, int e) { slots[start[e] + atomicAdd(&count[e], 1)] = s; });
 }
 
 } // namespace rs_moe
