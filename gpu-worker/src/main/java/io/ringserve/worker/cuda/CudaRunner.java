@@ -549,7 +549,7 @@ public final class CudaRunner implements StepRunner {
             if (decodeOnly) {
                 mark(Op.ATTENTION_DECODE);
                 if (n <= SPLIT_MAX_SEQS) { // few sequences: N·Hkv blocks would leave most SMs idle, so split each context
-                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits, n,
+                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits, a.attnCounters, n,
                             c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS, MIN_KEYS_PER_SPLIT);
                 } else {
                     attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, n, c.numAttentionHeads(),
@@ -1021,6 +1021,7 @@ public final class CudaRunner implements StepRunner {
         final DeviceBuffer q;          // (T, H·d) fp32 after QK-norm and RoPE
         final DeviceBuffer attnBf16;   // (T, H·d) bf16 attention output (the o_proj input)
         final DeviceBuffer attnSplits; // split-K decode partials for min(N, 32) sequences: acc (N, H, Z, d), m, l (N, H, Z) fp32
+        final DeviceBuffer attnCounters; // (min(N, 32), Hkv) uint32: the split-K merge counters, 0 between launches
         final DeviceBuffer gateUp;     // (T, 2·I) fp32, I the dense MLP's width
         final DeviceBuffer mlpAct;     // (T, I) bf16
         final DeviceBuffer sharedGateUp; // (T, 2·Is) fp32, Is the shared expert's width (its own: it may run on the second stream)
@@ -1056,9 +1057,10 @@ public final class CudaRunner implements StepRunner {
             qkv = alloc(device, 4 * t * c.qkvDim());
             q = alloc(device, 4 * t * c.queryDim());
             attnBf16 = alloc(device, 2 * t * c.queryDim());
-            attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.numKeyValueHeads(),
-                    c.headDim(), DECODE_SPLITS));
-            AttentionDecode.clearWorkspace(attnSplits);
+            attnSplits = alloc(device, AttentionDecode.workspaceBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numAttentionHeads(), c.headDim(),
+                    DECODE_SPLITS));
+            attnCounters = alloc(device, AttentionDecode.countersBytes(Math.min(seqs, SPLIT_MAX_SEQS), c.numKeyValueHeads()));
+            AttentionDecode.clearCounters(attnCounters);
             gateUp = alloc(device, 4 * t * 2 * inter);
             mlpAct = alloc(device, 2 * t * inter);
             sharedGateUp = alloc(device, 4 * t * 2 * sharedInter);

@@ -48,18 +48,23 @@ public final class AttentionDecode {
                 seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim)});
     }
 
-    /**
-     * Bytes of the split-K workspace for {@code splits} splits: acc (N, H, Z, d), then m and l (N, H, Z), fp32, then the
-     * merge counters (N, Hkv) uint32. The counters must be 0 before a workspace's first launch ({@link #clearWorkspace});
-     * every launch leaves them 0.
-     */
-    public static long workspaceBytes(int seqs, int heads, int kvHeads, int headDim, int splits) {
-        return 4L * seqs * heads * splits * (headDim + 2L) + 4L * seqs * kvHeads;
+    /** Bytes of the split-K workspace for {@code splits} splits: acc (N, H, Z, d), then m and l (N, H, Z), fp32. */
+    public static long workspaceBytes(int seqs, int heads, int headDim, int splits) {
+        return 4L * seqs * heads * splits * (headDim + 2L);
     }
 
-    /** Zeroes a new workspace (its merge counters above all), waiting for it. */
-    public static void clearWorkspace(DeviceBuffer workspace) {
-        workspace.fill((byte) 0);
+    /**
+     * Bytes of the merge counters for up to {@code seqs} sequences: (N, Hkv) uint32, counter (n, h) at the same place
+     * whatever a launch's N (a buffer of its own: the workspace's layout moves with N). They must be 0 before the first
+     * launch that uses them ({@link #clearCounters}); every launch leaves them 0.
+     */
+    public static long countersBytes(int seqs, int kvHeads) {
+        return 4L * seqs * kvHeads;
+    }
+
+    /** Zeroes new merge counters, waiting for it. */
+    public static void clearCounters(DeviceBuffer counters) {
+        counters.fill((byte) 0);
     }
 
     /**
@@ -70,10 +75,11 @@ public final class AttentionDecode {
      * last split block of each (sequence, KV head) to finish merges the partials into {@code out}.
      *
      * @param out       (N, H·d) as in {@link #launch}: fp32, or bf16 when {@code bf16Out}
-     * @param workspace at least {@link #workspaceBytes} bytes, its counters 0 ({@link #clearWorkspace} once)
+     * @param workspace at least {@link #workspaceBytes} bytes
+     * @param counters  at least {@link #countersBytes} bytes, 0 before its first launch ({@link #clearCounters} once)
      */
     public void launchSplit(CUstream s, DeviceBuffer q, DeviceBuffer kCache, DeviceBuffer vCache, DeviceBuffer blockTables, DeviceBuffer contextLens,
-                            DeviceBuffer out, boolean bf16Out, DeviceBuffer workspace, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
+                            DeviceBuffer out, boolean bf16Out, DeviceBuffer workspace, DeviceBuffer counters, int seqs, int heads, int kvHeads, int headDim, int blockSize, int maxBlocks,
                             int cacheRows, int splits, int minKeysPerSplit) {
         String op = "attention_decode_split";
         check(op, q, kCache, vCache, blockTables, contextLens, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, cacheRows);
@@ -81,15 +87,15 @@ public final class AttentionDecode {
         Shapes.gridYZ(op, "splits", splits);
         Shapes.positive(op, "minKeysPerSplit", minKeysPerSplit);
         Shapes.require(op, "out", out, (bf16Out ? 2L : 4L) * seqs * heads * headDim);
-        Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, kvHeads, headDim, splits));
+        Shapes.require(op, "workspace", workspace, workspaceBytes(seqs, heads, headDim, splits));
+        Shapes.require(op, "counters", counters, countersBytes(seqs, kvHeads));
         long accBytes = 4L * seqs * heads * splits * headDim;
         long mlBytes = 4L * seqs * heads * splits;
         DeviceBuffer acc = workspace.slice(0, accBytes);
         DeviceBuffer m = workspace.slice(accBytes, mlBytes);
         DeviceBuffer l = workspace.slice(accBytes + mlBytes, mlBytes);
-        DeviceBuffer done = workspace.slice(accBytes + 2 * mlBytes, 4L * seqs * kvHeads);
         split.launch(s, kvHeads, seqs, splits, THREADS, 1, 1, 0, new Object[] {q, kCache, vCache, blockTables, contextLens, bf16Out ? null : out,
-                bf16Out ? out : null, acc, m, l, done, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
+                bf16Out ? out : null, acc, m, l, counters, seqs, heads, kvHeads, headDim, blockSize, maxBlocks, scale(headDim), minKeysPerSplit});
     }
 
     /** 1/sqrt(d), computed as the reference does. */

@@ -40,11 +40,12 @@ class AttentionDecodeTest extends GpuTestSupport {
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
              DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d);
              DeviceBuffer out2 = poisoned(4L * n * heads * d);
-             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, kvHeads, d, splits))) {
-            AttentionDecode.clearWorkspace(ws);
+             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, splits));
+             DeviceBuffer counters = device().alloc(AttentionDecode.countersBytes(n, kvHeads))) {
+            AttentionDecode.clearCounters(counters);
             op.launch(device().stream(), dq, k, v, tables, lens, out, false, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
             assertClose(what, expected, downloadFloats(out, n * heads * d), 1e-5, 1e-4);
-            op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, out2, false, ws, counters, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, splits,
                     keysPerSplit);
             assertClose(what + " split " + splits + "×" + keysPerSplit, expected, downloadFloats(out2, n * heads * d), 1e-5, 1e-4);
         }
@@ -52,16 +53,29 @@ class AttentionDecodeTest extends GpuTestSupport {
         try (DeviceBuffer dq = upload(q); DeviceBuffer k = upload(kv.keys); DeviceBuffer v = upload(kv.values); DeviceBuffer tables = upload(kv.tables);
              DeviceBuffer lens = upload(lengths); DeviceBuffer out = poisoned(4L * n * heads * d); DeviceBuffer outBf16 = poisoned(2L * n * heads * d);
              DeviceBuffer oneBf16 = poisoned(2L * n * heads * d);
-             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, kvHeads, d, 32))) {
-            AttentionDecode.clearWorkspace(ws); // then three launches on it: each leaves its merge counters at 0 for the next
-            op.launchSplit(device().stream(), dq, k, v, tables, lens, out, false, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
+             DeviceBuffer ws = poisoned(AttentionDecode.workspaceBytes(n, heads, d, 32));
+             DeviceBuffer counters = device().alloc(AttentionDecode.countersBytes(n, kvHeads))) {
+            AttentionDecode.clearCounters(counters); // then two launches on them: each leaves the merge counters at 0 for the next
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, out, false, ws, counters, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
             float[] split = downloadFloats(out, n * heads * d);
             assertClose(what + " split 32, per-sequence ranges", expected, split, 1e-5, 1e-4);
             // bf16 output (the runner's o_proj input): the fp32 result rounded, for the split and the one-pass kernel
-            op.launchSplit(device().stream(), dq, k, v, tables, lens, outBf16, true, ws, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
+            op.launchSplit(device().stream(), dq, k, v, tables, lens, outBf16, true, ws, counters, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows, 32, 64);
             assertBitExact(what + " split, bf16 out", Bf16.round(split), downloadBf16(outBf16, n * heads * d));
             op.launch(device().stream(), dq, k, v, tables, lens, oneBf16, true, n, heads, kvHeads, d, blockSize, kv.maxBlocks, kv.rows);
             assertClose(what + " bf16 out", Bf16.round(expected), downloadBf16(oneBf16, n * heads * d), 4e-3, 1e-2);
+            // fewer sequences on the same workspace and counters, then all again (as decode graphs of several buckets share
+            // them): the first sequence alone gives its bits of the batched run, and the batch its bits again
+            if (n > 1) {
+                try (DeviceBuffer first = poisoned(4L * heads * d); DeviceBuffer again = poisoned(4L * n * heads * d)) {
+                    op.launchSplit(device().stream(), dq, k, v, tables, lens, first, false, ws, counters, 1, heads, kvHeads, d, blockSize, kv.maxBlocks,
+                            kv.rows, 32, 64);
+                    assertBitExact(what + " split, the first sequence alone", java.util.Arrays.copyOf(split, heads * d), downloadFloats(first, heads * d));
+                    op.launchSplit(device().stream(), dq, k, v, tables, lens, again, false, ws, counters, n, heads, kvHeads, d, blockSize, kv.maxBlocks,
+                            kv.rows, 32, 64);
+                    assertBitExact(what + " split, the batch again", split, downloadFloats(again, n * heads * d));
+                }
+            }
         }
     }
 }

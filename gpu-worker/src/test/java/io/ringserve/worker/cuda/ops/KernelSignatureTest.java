@@ -210,7 +210,8 @@ class KernelSignatureTest {
                 new AttentionDecode(f.device).launchSplit(f.s, f.f32(d.seqs(), d.heads() * d.headDim()), f.bf16(d.cacheRows(), d.kvHeads() * d.headDim()),
                         f.bf16(d.cacheRows(), d.kvHeads() * d.headDim()), f.i32(d.seqs(), d.maxBlocks()), f.i32(d.seqs()),
                         f.out(bf16Out, d.seqs(), d.heads() * d.headDim()), bf16Out,
-                        f.recorder.alloc(AttentionDecode.workspaceBytes(d.seqs(), d.heads(), d.kvHeads(), d.headDim(), splits)), d.seqs(), d.heads(), d.kvHeads(),
+                        f.recorder.alloc(AttentionDecode.workspaceBytes(d.seqs(), d.heads(), d.headDim(), splits)),
+                        f.recorder.alloc(AttentionDecode.countersBytes(d.seqs(), d.kvHeads())), d.seqs(), d.heads(), d.kvHeads(),
                         d.headDim(), d.blockSize(), d.maxBlocks(), d.cacheRows(), splits, keysPerSplit);
             }));
             calls.add(new Call("AttentionPrefill.launch, " + out, f -> {
