@@ -77,7 +77,8 @@ public final class KernelTable {
         for (Map.Entry<String, Map<String, String>> e : byId.entrySet()) {
             Map<String, String> m = e.getValue();
             if (!m.containsKey(TIME)) {
-                throw new IllegalArgumentException(csv + ": launch " + e.getKey() + " has no " + TIME + " (run ncu with --metrics " + TIME + "," + BYTES + ")");
+                throw new IllegalArgumentException(csv + ": launch " + e.getKey() + " has no " + TIME + " (run ncu with --metrics " + TIME + ","
+                        + BYTES + ")");
             }
             launches.add(new Launch(m.get(" kernel"), m.get(" grid"), number(csv, m.get(TIME)), m.containsKey(BYTES) ? number(csv, m.get(BYTES)) : 0));
         }
@@ -110,8 +111,8 @@ public final class KernelTable {
     static String format(List<Row> rows, double copyBytesPerSecond) {
         StringBuilder sb = new StringBuilder();
         boolean share = copyBytesPerSecond > 0;
-        sb.append(String.format(Locale.ROOT, "%-32s %-14s %8s %11s %10s %13s %9s%s%n", "kernel", "grid", "launches", "us/step", "us/launch", "DRAM read/step",
-                "GB/s", share ? "  % copy bw" : ""));
+        sb.append(String.format(Locale.ROOT, "%-32s %-14s %8s %11s %10s %13s %9s%s%n", "kernel", "grid", "launches", "us/step", "us/launch",
+                "DRAM read/step", "GB/s", share ? "  % copy bw" : ""));
         int launches = 0;
         double nanos = 0;
         double bytes = 0;

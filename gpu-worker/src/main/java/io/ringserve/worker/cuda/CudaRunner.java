@@ -549,8 +549,9 @@ public final class CudaRunner implements StepRunner {
             if (decodeOnly) {
                 mark(Op.ATTENTION_DECODE);
                 if (n <= SPLIT_MAX_SEQS) { // few sequences: N·Hkv blocks would leave most SMs idle, so split each context
-                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits, a.attnCounters, n,
-                            c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS, MIN_KEYS_PER_SPLIT);
+                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits,
+                            a.attnCounters, n, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS,
+                            MIN_KEYS_PER_SPLIT);
                 } else {
                     attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, n, c.numAttentionHeads(),
                             c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
