@@ -106,10 +106,14 @@ class WorkerInProcessConcurrencyTest {
         assertTrue(METRICS.get("vllm:num_preemptions").counter().count() > 0, "the KV budget forced preemptions");
     }
 
-    /** Ends normally (refused), short, or long enough that a cancel after the first tokens finds it running. */
+    /**
+     * Refused at once, or long enough that a cancel after the first tokens finds it running — and that the calls
+     * that run to the end hold 6 to 10 of the 21 KV blocks each, so three running at once already force a preemption
+     * (with shorter ones, on a fast machine the early calls could finish before the late ones arrive, and none came).
+     */
     static int maxNewTokens(int call) {
         return switch (call % 3) {
-            case 0 -> 30 + call;
+            case 0 -> 90 + call;
             case 1 -> 100 + call;
             default -> 0;
         };
