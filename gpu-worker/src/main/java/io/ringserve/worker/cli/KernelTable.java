@@ -31,8 +31,8 @@ public final class KernelTable {
 
     /** The launches of one kernel and grid in the step. */
     record Row(String kernel, String grid, int launches, double nanos, double bytesRead) {
-        Row plus(Launch l) {
-            return new Row(kernel, grid, launches + 1, nanos + l.nanos(), bytesRead + l.bytesRead());
+        Row plus(Row o) {
+            return new Row(kernel, grid, launches + o.launches, nanos + o.nanos, bytesRead + o.bytesRead);
         }
     }
 
@@ -102,7 +102,7 @@ public final class KernelTable {
         Map<String, Row> rows = new LinkedHashMap<>();
         for (Launch l : launches.subList(before + 1, last + 1)) {
             String name = kernelName(l.kernel());
-            rows.merge(name + " " + l.grid(), new Row(name, l.grid(), 1, l.nanos(), l.bytesRead()), (a, b) -> a.plus(l));
+            rows.merge(name + " " + l.grid(), new Row(name, l.grid(), 1, l.nanos(), l.bytesRead()), Row::plus);
         }
         return List.copyOf(rows.values());
     }

@@ -41,8 +41,9 @@ class DecodeGraphsTest {
                 for (int n = 1; n <= limit; n++) {
                     int b = DecodeGraphs.bucket(n, limit);
                     String at = c.getClass().getSimpleName() + " N=" + n + " bucket " + b;
-                    assertEquals(n <= Gemv.MAX_TOKENS, b <= Gemv.MAX_TOKENS, at + ": gemv");
-                    assertEquals(n <= Gemv.STREAMED_MAX_TOKENS, b <= Gemv.STREAMED_MAX_TOKENS, at + ": streamed gemv");
+                    for (long weight : new long[] {Gemv.STREAMED_MAX_WEIGHT_BYTES, Gemv.STREAMED_MAX_WEIGHT_BYTES + 1}) { // kept in L2, or not
+                        assertEquals(Gemv.serves(n, weight), Gemv.serves(b, weight), at + ": gemv for a weight of " + weight + " bytes");
+                    }
                     assertEquals(n <= CudaRunner.SPLIT_MAX_SEQS, b <= CudaRunner.SPLIT_MAX_SEQS, at + ": split-K attention");
                     assertEquals(MoeExperts.tensorCores(n, k, e), MoeExperts.tensorCores(b, k, e), at + ": tensor-core experts");
                 }

@@ -17,7 +17,7 @@ public final class Gemv {
     /**
      * The most tokens {@link #launchStreamed} / {@link #launchSwigluStreamed} serve, one launch per 8 tokens: the first
      * launch streams W from memory, the next ones find it in L2 (the per-layer projections of these models are 1 to
-     * 13 MB, the L2 of an H100 50 MB). Up to here that beats the tensor-core tiles, whose 64 × 64 tiles give a
+     * 21 MB, the L2 of an H100 50 MB). Up to here that beats the tensor-core tiles, whose 64 × 64 tiles give a
      * 64-token step only N / 64 blocks (4 for a router gate, 48 for a QKV projection) each marching over all of K.
      * A power of two, so a step and its CUDA-graph bucket take the same path.
      */
