@@ -9,13 +9,10 @@ import io.ringserve.protocol.v1.StageEntry;
 import io.ringserve.protocol.v1.StageReady;
 import io.ringserve.protocol.v1.StageResult;
 import io.ringserve.protocol.v1.StageStep;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.engine.StepRunner;
-import io.ringserve.worker.reference.KvCache;
 import io.ringserve.worker.reference.LayerRange;
-import io.ringserve.worker.reference.PagedKvCache;
 import io.ringserve.worker.reference.ReferenceForward;
-import io.ringserve.worker.reference.ReferenceForward.Chunk;
-import io.ringserve.worker.reference.ReferenceForward.Span;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -43,8 +40,9 @@ import java.util.logging.Logger;
  * <p>Each step is split into micro-batches (as many as stages, by default): the head runs its layers on
  * micro-batch i+1 while the next stage runs micro-batch i, so within a step no stage waits for the whole batch.
  * A micro-batch's message carries its plan (sequence ids, positions, block table changes, sequences released
- * since the last step, sampling state for sequences new to the last stage) and the hidden states, float32 on
- * the CPU backend: the chain computes bit for bit what one worker computes.
+ * since the last step, sampling state for sequences new to the last stage) and the hidden states: float32 by
+ * default, so the chain computes bit for bit what one worker of the same backend computes, or bfloat16
+ * ({@link Settings#hiddenDtype}). The head's layers run on the CPU reference or a GPU ({@link ShardRunner}).
  *
  * <p>The chain is whole once the next stage answered the hello with StageReady (every stage after it joined).
  * While it is not, {@link #unavailable()} says why (the engine refuses requests) and a background thread
@@ -62,9 +60,14 @@ public final class PipelineRunner implements StepRunner {
      * @param stageTimeout   how long a step (or the hello) may wait for the rest of the chain before it counts as lost
      * @param microBatches   micro-batches per step: 0 = one per stage, 1 = no splitting
      * @param reconnectDelay pause between attempts to (re)join the chain
+     * @param hiddenDtype    how the steps' hidden states travel: float32 (exact) or bfloat16 (half the bytes; each stage's
+     *                       input rounded to bf16)
      */
-    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay) {
+    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype) {
         public Settings {
+            if (hiddenDtype != HiddenDtype.HIDDEN_FLOAT32 && hiddenDtype != HiddenDtype.HIDDEN_BFLOAT16) {
+                throw new IllegalArgumentException("hidden dtype " + hiddenDtype + " is not an encoding (float32 or bfloat16)");
+            }
             if (stageTimeout.isNegative() || stageTimeout.isZero()) {
                 throw new IllegalArgumentException("stage-timeout (" + stageTimeout + ") must be > 0");
             }
@@ -74,6 +77,11 @@ public final class PipelineRunner implements StepRunner {
             if (reconnectDelay.isNegative()) {
                 throw new IllegalArgumentException("reconnect delay (" + reconnectDelay + ") must be >= 0");
             }
+        }
+
+        /** Hidden states sent as float32: a chain computes bit for bit what one worker of the same backend computes. */
+        public Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay) {
+            this(stageTimeout, microBatches, reconnectDelay, HiddenDtype.HIDDEN_FLOAT32);
         }
 
         public static Settings defaults() {
@@ -86,7 +94,7 @@ public final class PipelineRunner implements StepRunner {
         void changed(boolean whole, String reason);
     }
 
-    private final ReferenceForward forward;
+    private final ShardRunner shard;
     private final ModelConfig config;
     private final LayerRange layers;
     private final StageIdentity identity;
@@ -94,7 +102,7 @@ public final class PipelineRunner implements StepRunner {
     private final ManagedChannel channel;
     private final Settings settings;
     private final int maxBatchTokens;
-    private final HiddenDtype dtype = HiddenDtype.HIDDEN_FLOAT32;
+    private final HiddenDtype dtype;
     private final ScheduledExecutorService connector;
     private final AtomicLong sessions = new AtomicLong();
     private volatile ChainListener listener = (whole, reason) -> { };
@@ -106,7 +114,8 @@ public final class PipelineRunner implements StepRunner {
     private volatile int stages;
 
     // engine-thread state
-    private PagedKvCache kv;
+    private boolean allocated;
+    private int maxSequences; // the engine's max-running (reserveSteps), 0 until told
     private int blockSize;
     private int blocks;
     private long trackedSession = -1;
@@ -122,25 +131,32 @@ public final class PipelineRunner implements StepRunner {
     private long statWall;
     private long[] statBusy = new long[0];
 
+    /** A head on the CPU reference: {@link ReferenceShard} over {@code forward}. */
+    public PipelineRunner(ReferenceForward forward, StageIdentity identity, String nextStage, int maxBatchTokens, Settings settings) {
+        this(new ReferenceShard(forward), identity, nextStage, maxBatchTokens, settings);
+    }
+
     /**
-     * @param forward        the head's layers (starting at 0, not reaching the end)
+     * @param shard          the head's layers (starting at 0, not reaching the end), on the CPU or a GPU; the runner does
+     *                       not own it
      * @param nextStage      host:port of the next stage
      * @param maxBatchTokens the engine's token budget per step, announced to the stages
      */
-    public PipelineRunner(ReferenceForward forward, StageIdentity identity, String nextStage, int maxBatchTokens, Settings settings) {
-        LayerRange range = forward.layerRange();
+    public PipelineRunner(ShardRunner shard, StageIdentity identity, String nextStage, int maxBatchTokens, Settings settings) {
+        LayerRange range = shard.layers();
         if (!range.isFirst() || range.isLast()) {
-            throw new IllegalArgumentException("a pipeline head holds layer 0 and not the last layer; this forward holds " + range);
+            throw new IllegalArgumentException("a pipeline head holds layer 0 and not the last layer; this shard holds " + range);
         }
         if (!range.equals(identity.layers())) {
-            throw new IllegalArgumentException("the forward holds layers " + range + ", the identity says " + identity.layers());
+            throw new IllegalArgumentException("the shard holds layers " + range + ", the identity says " + identity.layers());
         }
-        this.forward = forward;
-        this.config = forward.config();
+        this.shard = shard;
+        this.config = shard.config();
         this.layers = range;
         this.identity = identity;
         this.target = nextStage;
         this.settings = settings;
+        this.dtype = settings.hiddenDtype();
         this.maxBatchTokens = maxBatchTokens;
         this.brokenReason = "not connected to the next stage (" + nextStage + ") yet";
         this.channel = StageChannels.open(nextStage);
@@ -176,24 +192,37 @@ public final class PipelineRunner implements StepRunner {
 
     @Override
     public long kvBytesPerBlock(int blockSize) {
-        return PagedKvCache.bytesPerBlock(config, layers, blockSize);
+        return shard.kvBytesPerBlock(blockSize);
     }
 
     @Override
     public int maxKvBlocks(int blockSize) {
-        return PagedKvCache.maxBlocks(config, blockSize);
+        return shard.maxKvBlocks(blockSize);
+    }
+
+    @Override
+    public void reserveSteps(int maxBatchTokens, int maxSequences) {
+        this.maxSequences = maxSequences;
+        shard.reserveSteps(maxBatchTokens, maxSequences);
     }
 
     /** Allocates the head's KV and starts joining the chain (the hello announces the block count). */
     @Override
     public void allocateKv(int blockSize, int blocks) {
-        if (kv != null) {
+        if (allocated) {
             throw new IllegalStateException("KV storage is already allocated");
         }
-        this.kv = new PagedKvCache(config, layers, blockSize, blocks);
+        shard.allocateKv(blockSize, blocks);
+        this.allocated = true;
         this.blockSize = blockSize;
         this.blocks = blocks;
         connector.execute(this::connect);
+    }
+
+    /** The head's own preparation (a CUDA shard captures its decode graphs); the stages prepare when they join. */
+    @Override
+    public void warmUp(int maxSequences) {
+        shard.warmUp(maxSequences);
     }
 
     @Override
@@ -262,7 +291,7 @@ public final class PipelineRunner implements StepRunner {
         }
         Link l = new Link();
         channel.resetConnectBackoff(); // a stage that just came back is tried now, not after the channel's backoff
-        l.next = NextStage.open(channel, target, identity.hello(blockSize, blocks, dtype, maxBatchTokens), l);
+        l.next = NextStage.open(channel, target, identity.hello(blockSize, blocks, dtype, maxBatchTokens, maxSequences), l);
         String failure;
         try {
             StageReady r = l.ready.get(settings.stageTimeout().toMillis(), TimeUnit.MILLISECONDS);
@@ -344,7 +373,7 @@ public final class PipelineRunner implements StepRunner {
 
     @Override
     public Sampled[] step(List<StepEntry> batch) {
-        if (kv == null) {
+        if (!allocated) {
             throw new IllegalStateException("allocateKv was not called");
         }
         Link l = link;
@@ -374,18 +403,12 @@ public final class PipelineRunner implements StepRunner {
         try {
             for (int g = 0; g + 1 < bounds.length; g++) {
                 long c0 = System.nanoTime();
-                List<Chunk> chunks = new ArrayList<>(bounds[g + 1] - bounds[g]);
-                List<Span> spans = new ArrayList<>(chunks.size());
-                int tokens = 0;
-                for (int i = bounds[g]; i < bounds[g + 1]; i++) {
-                    StepEntry e = batch.get(i);
-                    Chunk c = new Chunk(e.tokens(), e.start(), kv.view(e.blockTable()), false);
-                    chunks.add(c);
-                    spans.add(c.span());
-                    tokens += e.tokens().length;
-                }
-                float[] x = forward.embed(chunks, null); // (T, D)
-                forward.layers(x, spans, null);
+                List<StepEntry> part = batch.subList(bounds[g], bounds[g + 1]);
+                int tokens = ShardRunner.tokens(part);
+                float[] x = switch (shard.run(part, null)) { // (T, D)
+                    case ShardRunner.Hidden h -> h.x();
+                    case ShardRunner.Samples s -> throw new IllegalStateException("the head's layers " + layers + " sampled: it holds the last layer");
+                };
                 StageStep.Builder msg = StageStep.newBuilder().setStepId(nextStepId++);
                 if (g == 0) {
                     msg.addAllReleased(pendingReleases);
@@ -564,16 +587,7 @@ public final class PipelineRunner implements StepRunner {
 
     @Override
     public boolean selfTest() {
-        KvCache cache = new KvCache(config, layers, 1);
-        Chunk one = new Chunk(new int[] {0}, 0, cache, false);
-        float[] x = forward.embed(List.of(one), null);
-        forward.layers(x, List.of(one.span()), null);
-        for (float v : x) {
-            if (!Float.isFinite(v)) {
-                return false;
-            }
-        }
-        return true;
+        return shard.selfTest();
     }
 
     @Override

@@ -43,7 +43,7 @@ public record StageIdentity(String configSha256, String tokenizerSha256, LayerRa
     }
 
     /** The hello this worker sends to the next stage. */
-    StageHello hello(int kvBlockSize, int kvBlocks, HiddenDtype dtype, int maxBatchTokens) {
+    StageHello hello(int kvBlockSize, int kvBlocks, HiddenDtype dtype, int maxBatchTokens, int maxSequences) {
         return StageHello.newBuilder()
                 .setProtocolVersion(PROTOCOL_VERSION)
                 .setConfigSha256(configSha256)
@@ -53,6 +53,7 @@ public record StageIdentity(String configSha256, String tokenizerSha256, LayerRa
                 .setKvBlocks(kvBlocks)
                 .setHiddenDtype(dtype)
                 .setMaxBatchTokens(maxBatchTokens)
+                .setMaxSequences(maxSequences)
                 .build();
     }
 

@@ -11,6 +11,7 @@ import io.ringserve.protocol.v1.StageRequest;
 import io.ringserve.protocol.v1.StageResponse;
 import io.ringserve.protocol.v1.StageResult;
 import io.ringserve.protocol.v1.StageStep;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.ReferenceForward;
 import java.time.Duration;
@@ -52,16 +53,21 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
     private final AtomicLong steps = new AtomicLong();
     private final AtomicReference<Session> current = new AtomicReference<>();
 
+    /** A stage on the CPU reference: {@link ReferenceShard} over {@code forward}. */
+    public StageService(ReferenceForward forward, StageIdentity identity, long kvBudgetBytes, String nextStage, Duration timeout) {
+        this(new ReferenceShard(forward), identity, kvBudgetBytes, nextStage, timeout);
+    }
+
     /**
-     * @param forward       the stage's layers (not layer 0)
+     * @param shard         the stage's layers (not layer 0), on the CPU or a GPU; the service does not own it
      * @param kvBudgetBytes memory this stage may give its KV cache; a head asking for more blocks is refused
      * @param nextStage     host:port of the next stage; null on the last stage
      * @param timeout       how long the next stage may take to answer the hello
      */
-    public StageService(ReferenceForward forward, StageIdentity identity, long kvBudgetBytes, String nextStage, Duration timeout) {
-        LayerRange layers = forward.layerRange();
+    public StageService(ShardRunner shard, StageIdentity identity, long kvBudgetBytes, String nextStage, Duration timeout) {
+        LayerRange layers = shard.layers();
         if (!layers.equals(identity.layers())) {
-            throw new IllegalArgumentException("the forward holds layers " + layers + ", the identity says " + identity.layers());
+            throw new IllegalArgumentException("the shard holds layers " + layers + ", the identity says " + identity.layers());
         }
         if (nextStage == null && !layers.isLast()) {
             throw new IllegalArgumentException("layers " + layers + " do not reach the last layer, so a next stage is needed");
@@ -69,7 +75,7 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
         if (nextStage != null && layers.isLast()) {
             throw new IllegalArgumentException("layers " + layers + " include the last layer: this is the last stage and has no next stage");
         }
-        this.shard = new StageShard(forward);
+        this.shard = new StageShard(shard);
         this.identity = identity;
         this.kvBudgetBytes = kvBudgetBytes;
         this.nextTarget = nextStage;
@@ -196,7 +202,13 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
             // queued behind the previous session's steps, which see they are stale and do nothing
             compute.execute(() -> {
                 if (current.get() == this) {
-                    shard.startSession(h.getKvBlockSize(), h.getKvBlocks());
+                    try {
+                        shard.startSession(h.getKvBlockSize(), h.getKvBlocks(), h.getMaxBatchTokens(), h.getMaxSequences());
+                    } catch (RuntimeException e) {
+                        // e.g. the GPU has less memory left than the KV cache of the head's blocks needs
+                        LOG.log(Level.WARNING, "stage " + layers() + " cannot hold the session's KV cache", e);
+                        end(Status.FAILED_PRECONDITION.withDescription("stage " + layers() + " refuses to join the chain: " + e.getMessage()));
+                    }
                 }
             });
             if (nextTarget == null) {
@@ -205,7 +217,7 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
             }
             nextChannel.resetConnectBackoff(); // the next stage may just have come back
             next = NextStage.open(nextChannel, nextTarget, identity.hello(h.getKvBlockSize(), h.getKvBlocks(), h.getHiddenDtype(),
-                    h.getMaxBatchTokens()), this);
+                    h.getMaxBatchTokens(), h.getMaxSequences()), this);
             timers.schedule(() -> {
                 if (!ready && !ended) {
                     end(Status.UNAVAILABLE.withDescription("the next stage (" + nextTarget + ") did not answer the hello within " + timeout));

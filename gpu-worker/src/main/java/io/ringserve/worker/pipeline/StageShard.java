@@ -5,14 +5,12 @@ import io.ringserve.protocol.v1.SequenceSampling;
 import io.ringserve.protocol.v1.StageEntry;
 import io.ringserve.protocol.v1.StageSample;
 import io.ringserve.protocol.v1.StageStep;
-import io.ringserve.worker.engine.Logprobs;
 import io.ringserve.worker.engine.Sampler;
+import io.ringserve.worker.engine.ShardRunner;
+import io.ringserve.worker.engine.StepRunner.Sampled;
 import io.ringserve.worker.engine.StepRunner.Sampling;
-import io.ringserve.worker.reference.KvCache;
+import io.ringserve.worker.engine.StepRunner.StepEntry;
 import io.ringserve.worker.reference.LayerRange;
-import io.ringserve.worker.reference.PagedKvCache;
-import io.ringserve.worker.reference.ReferenceForward;
-import io.ringserve.worker.reference.ReferenceForward.Span;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -20,18 +18,18 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The layers of a stage after the head and what it keeps for one session: KV storage for its layers (block
- * ids as the head allocates them), each sequence's block table, and on the last stage each sequence's
- * sampler and, when penalties need it, its token history. Used only from the stage's compute thread.
+ * The layers of a stage after the head ({@link ShardRunner}: the CPU reference or the CUDA backend) and what it
+ * keeps for one session: each sequence's block table (the KV storage of its layers, addressed by the block ids the
+ * head allocates, is the shard's), and on the last stage each sequence's sampler and, when penalties need it, its
+ * token history. Used only from the stage's compute thread.
  *
  * <p>Legend: T = tokens of a micro-batch, D = hidden, V = vocab.
  */
 final class StageShard {
-    private final ReferenceForward forward;
+    private final ShardRunner shard;
     private final ModelConfig config;
     private final LayerRange range;
-    private PagedKvCache kv;
-    private int blockSize;
+    private boolean allocated;
     private int blocks;
     private final Map<Long, int[]> tables = new HashMap<>();
     private final Map<Long, SequenceSampler> samplers = new HashMap<>();
@@ -69,13 +67,13 @@ final class StageShard {
     record Outcome(float[] hidden, List<StageSample> samples) {
     }
 
-    StageShard(ReferenceForward forward) {
-        if (forward.layerRange().isFirst()) {
-            throw new IllegalArgumentException("layers " + forward.layerRange() + " include layer 0: that worker is the pipeline head, not a stage");
+    StageShard(ShardRunner shard) {
+        if (shard.layers().isFirst()) {
+            throw new IllegalArgumentException("layers " + shard.layers() + " include layer 0: that worker is the pipeline head, not a stage");
         }
-        this.forward = forward;
-        this.config = forward.config();
-        this.range = forward.layerRange();
+        this.shard = shard;
+        this.config = shard.config();
+        this.range = shard.layers();
     }
 
     LayerRange layers() {
@@ -88,28 +86,37 @@ final class StageShard {
 
     /** KV bytes this stage needs for {@code blocks} blocks of {@code blockSize} positions of its layers. */
     long kvBytes(int blockSize, int blocks) {
-        return PagedKvCache.bytesPerBlock(config, range, blockSize) * blocks;
+        return shard.kvBytesPerBlock(blockSize) * blocks;
     }
 
     int maxKvBlocks(int blockSize) {
-        return PagedKvCache.maxBlocks(config, blockSize);
+        return shard.maxKvBlocks(blockSize);
     }
 
-    /** A new session: forgets every sequence; KV storage of the same shape is reused (every position is written before it is read). */
-    void startSession(int blockSize, int blocks) {
+    /**
+     * A new session: forgets every sequence; KV storage of the same shape is reused (every position is written before it
+     * is read). {@code maxBatchTokens} and {@code maxSequences} (0: not said) size the step buffers of a CUDA shard.
+     *
+     * @throws IllegalArgumentException when the KV storage does not fit this stage (the message says why)
+     */
+    void startSession(int blockSize, int blocks, int maxBatchTokens, int maxSequences) {
         tables.clear();
         samplers.clear();
-        if (kv == null || this.blockSize != blockSize || this.blocks != blocks) {
-            kv = null; // let the old storage go before the new one is allocated
-            kv = new PagedKvCache(config, range, blockSize, blocks);
-            this.blockSize = blockSize;
-            this.blocks = blocks;
+        allocated = false;
+        if (maxBatchTokens > 0) {
+            shard.reserveSteps(maxBatchTokens, maxSequences > 0 ? maxSequences : Math.min(maxBatchTokens, 256));
+        }
+        shard.allocateKv(blockSize, blocks);
+        this.blocks = blocks;
+        allocated = true;
+        if (maxSequences > 0) {
+            shard.warmUp(maxSequences);
         }
     }
 
     /** Runs one micro-batch through this stage's layers (and on the last stage the lm_head and sampling). */
     Outcome run(StageStep step) {
-        if (kv == null) {
+        if (!allocated) {
             throw new IllegalStateException("a step arrived before the session allocated the KV cache");
         }
         for (long id : step.getReleasedList()) {
@@ -121,29 +128,28 @@ final class StageShard {
             tokens += e.getTokens();
         }
         float[] x = StageWire.decode(step.getHidden(), tokens, config.hiddenSize()); // (T, D)
-        List<Span> spans = new ArrayList<>(step.getEntriesCount());
-        List<SequenceSampler> sampling = new ArrayList<>();
+        List<StepEntry> entries = new ArrayList<>(step.getEntriesCount());
         for (StageEntry e : step.getEntriesList()) {
-            spans.add(new Span(e.getTokens(), e.getStart(), kv.view(updateTable(e)), false));
+            Sampling sampling = null;
             if (range.isLast() && e.getSample()) {
-                sampling.add(samplerOf(e));
+                SequenceSampler s = samplerOf(e);
+                sampling = new Sampling(s.sampler, s.history, s.historyLength, s.promptLength, s.topLogprobs);
             }
+            // only the token count matters after the head: the ids stay 0
+            entries.add(new StepEntry(e.getSequenceId(), new int[e.getTokens()], e.getStart(), updateTable(e), sampling));
         }
-        forward.layers(x, spans, null);
-        if (!range.isLast()) {
-            return new Outcome(x, null);
-        }
-        float[][] logits = forward.logits(x, spans); // per entry (1, V)
-        List<StageSample> samples = new ArrayList<>(sampling.size());
-        int k = 0;
-        for (int i = 0; i < spans.size(); i++) {
-            if (step.getEntries(i).getSample()) {
-                SequenceSampler s = sampling.get(k++);
-                Sampling state = new Sampling(s.sampler, s.history, s.historyLength, s.promptLength, s.topLogprobs);
-                samples.add(StageWire.sample(Logprobs.sample(state, logits[i])));
+        return switch (shard.run(entries, x)) {
+            case ShardRunner.Hidden h -> new Outcome(h.x(), null);
+            case ShardRunner.Samples s -> {
+                List<StageSample> samples = new ArrayList<>();
+                for (Sampled one : s.sampled()) {
+                    if (one != null) {
+                        samples.add(StageWire.sample(one));
+                    }
+                }
+                yield new Outcome(null, samples);
             }
-        }
-        return new Outcome(null, samples);
+        };
     }
 
     /** Applies the entry's block table update: keep the first block_table_from ids, then the new ones. */
@@ -182,19 +188,8 @@ final class StageShard {
         return s;
     }
 
-    /** A one-token pass through this stage's layers (and lm_head) with a private cache: finite outputs. */
+    /** A one-token pass through this stage's layers (and lm_head) outside every session: finite outputs. */
     boolean selfTest() {
-        KvCache cache = new KvCache(config, range, 1);
-        List<Span> one = List.of(new Span(1, 0, cache, false));
-        float[] x = new float[config.hiddenSize()]; // (1, D)
-        Arrays.fill(x, 0.01f);
-        forward.layers(x, one, null);
-        float[] out = range.isLast() ? forward.logits(x, one)[0] : x;
-        for (float v : out) {
-            if (!Float.isFinite(v)) {
-                return false;
-            }
-        }
-        return true;
+        return shard.selfTest();
     }
 }
