@@ -8,6 +8,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 
 import io.ringserve.model.config.ModelConfig;
+import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.weights.SafetensorsCheckpoint;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -31,9 +32,14 @@ public final class CudaBackend implements AutoCloseable {
 
     /** Loads the safetensors checkpoint in {@code modelDir} onto GPU 0. */
     public static CudaBackend load(Path modelDir, ModelConfig config, LongConsumer progress) {
+        return load(modelDir, config, LayerRange.all(config.numHiddenLayers()), progress);
+    }
+
+    /** Loads the tensors of a pipeline shard holding {@code layers} onto GPU 0. */
+    public static CudaBackend load(Path modelDir, ModelConfig config, LayerRange layers, LongConsumer progress) {
         CudaDevice device = CudaDevice.open(0);
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(modelDir)) {
-            CudaWeights weights = CudaWeights.load(device, config, ckpt, progress);
+            CudaWeights weights = CudaWeights.load(device, config, ckpt, layers, progress);
             return new CudaBackend(device, weights);
         } catch (RuntimeException e) {
             device.close();
@@ -43,9 +49,14 @@ public final class CudaBackend implements AutoCloseable {
 
     /** Seeded random weights of {@code config}'s shape written on GPU 0 (no checkpoint). */
     public static CudaBackend dummy(ModelConfig config, long seed) {
+        return dummy(config, LayerRange.all(config.numHiddenLayers()), seed);
+    }
+
+    /** The seeded random weights of a pipeline shard holding {@code layers} on GPU 0: the whole model's values there. */
+    public static CudaBackend dummy(ModelConfig config, LayerRange layers, long seed) {
         CudaDevice device = CudaDevice.open(0);
         try {
-            return new CudaBackend(device, CudaWeights.dummy(device, config, seed));
+            return new CudaBackend(device, CudaWeights.dummy(device, config, layers, seed));
         } catch (RuntimeException e) {
             device.close();
             throw e;

@@ -17,7 +17,9 @@ import io.ringserve.worker.cuda.ops.RouterTopK;
 import io.ringserve.worker.cuda.ops.Sample;
 import io.ringserve.worker.cuda.ops.SiluMul;
 import io.ringserve.worker.engine.Logprobs;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.engine.StepRunner;
+import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.RotaryEmbedding;
 import io.ringserve.worker.reference.Router;
 import java.util.ArrayList;
@@ -53,11 +55,17 @@ import jcuda.driver.JCudaDriver;
  * {@code -Dringserve.cuda.dual-stream=false} switch either off (debugging, measurements). {@link #profile} times
  * each op of the following (eager) steps with CUDA events ({@link KernelProfile}).
  *
+ * <p>As a {@link ShardRunner} it runs the layers of a pipeline stage ({@link CudaWeights#range()}): the first shard
+ * embeds and hands its residual stream on, a later one takes the previous shard's residual stream into {@code x}
+ * (one host-to-device copy before the step, also before a graph replay), and only the last one applies the final
+ * norm and the lm_head and samples. A shard that is not last copies its residual stream back instead of the sampled
+ * ids. The KV cache holds the shard's layers only.
+ *
  * <p>Called from the engine thread only (it makes the device's context current on each call). Legend: T = tokens
  * of the step, N = sequences, D = hidden, H/Hkv = heads, d = head dim, V = vocab, K = experts per token, I =
  * intermediate, MB = block table width, S = KV cache rows (blocks · block size).
  */
-public final class CudaRunner implements StepRunner {
+public final class CudaRunner implements StepRunner, ShardRunner {
     private static final Logger LOG = Logger.getLogger(CudaRunner.class.getName());
     /**
      * Decode attention splits each sequence's context into this many ranges (flash-decoding) while a step has at
@@ -81,6 +89,7 @@ public final class CudaRunner implements StepRunner {
     private final CudaDevice device;
     private final CudaWeights weights;
     private final ModelConfig config;
+    private final LayerRange range; // the layers held: all of them, or a pipeline stage's
     private final int contextLength;
     private final CUstream stream;
     private final RouterTopK.Rules routing;
@@ -106,16 +115,16 @@ public final class CudaRunner implements StepRunner {
     private int maxBlocks;        // MB: block table width for the longest context
     private int reservedTokens;   // reserveSteps: the largest step's tokens, 0 when not announced
     private int reservedSeqs;     // reserveSteps: its sequences
-    private DeviceBuffer[] keys;   // [layer] (S, Hkv·d) bf16
-    private DeviceBuffer[] values; // [layer] (S, Hkv·d) bf16
+    private DeviceBuffer[] keys;   // [layer - range.start] (S, Hkv·d) bf16
+    private DeviceBuffer[] values; // [layer - range.start] (S, Hkv·d) bf16
 
     private Activations act;      // the eager steps' buffers, grown as steps need
     private DecodeGraphs graphs;  // null: graphs off (or allocateKv not called yet)
     private boolean useGraphs;    // false after a failed capture
     private final boolean dualStream;
     private final CUstream sharedStream; // the shared expert's stream when dualStream, else null
-    private final CUevent[] forks;       // [layer] recorded on the compute stream before the shared expert; null without dual streams
-    private final CUevent[] joins;       // [layer] recorded on sharedStream after the shared expert
+    private final CUevent[] forks;       // [layer - range.start] recorded on the compute stream before the shared expert; null without dual streams
+    private final CUevent[] joins;       // [layer - range.start] recorded on sharedStream after the shared expert
     private KernelProfile profile; // null: not profiling (see profile())
     private Activations lastAct;  // buffers of the last step (its logits: lastLogits())
     private int lastN;            // N of the last step
@@ -144,6 +153,7 @@ public final class CudaRunner implements StepRunner {
         this.device = device;
         this.weights = weights;
         this.config = weights.config();
+        this.range = weights.range();
         this.stream = device.stream();
         this.useGraphs = graphs;
         device.makeCurrent();
@@ -171,7 +181,7 @@ public final class CudaRunner implements StepRunner {
 
         this.dualStream = dualStream && config.numExperts() > 0 && config.numSharedExperts() > 0;
         if (this.dualStream) {
-            int layers = config.numHiddenLayers();
+            int layers = range.count();
             this.sharedStream = device.newStream();
             this.forks = new CUevent[layers];
             this.joins = new CUevent[layers];
@@ -232,8 +242,13 @@ public final class CudaRunner implements StepRunner {
     }
 
     @Override
+    public LayerRange layers() {
+        return range;
+    }
+
+    @Override
     public long kvBytesPerBlock(int blockSize) {
-        return 2L * config.numHiddenLayers() * blockSize * config.kvDim() * 2; // K and V, bf16
+        return 2L * range.count() * blockSize * config.kvDim() * 2; // K and V of the held layers, bf16
     }
 
     @Override
@@ -267,10 +282,18 @@ public final class CudaRunner implements StepRunner {
         return bytes;
     }
 
+    /**
+     * Allocates the KV cache of the held layers (and the decode graphs' holder). Called again with the same shape it
+     * keeps what it has (a pipeline stage's new session); with another shape it frees the cache, the graphs and the
+     * step buffers first.
+     */
     @Override
     public void allocateKv(int blockSize, int blocks) {
         if (keys != null) {
-            throw new IllegalStateException("KV storage is already allocated");
+            if (this.blockSize == blockSize && this.blocks == blocks) {
+                return;
+            }
+            freeKv();
         }
         device.makeCurrent();
         long need = kvBytesPerBlock(blockSize) * blocks;
@@ -287,7 +310,7 @@ public final class CudaRunner implements StepRunner {
         this.blockSize = blockSize;
         this.blocks = blocks;
         this.maxBlocks = tableWidth;
-        int layers = config.numHiddenLayers();
+        int layers = range.count();
         keys = new DeviceBuffer[layers];
         values = new DeviceBuffer[layers];
         long perLayer = 2L * blocks * blockSize * config.kvDim();
@@ -299,6 +322,27 @@ public final class CudaRunner implements StepRunner {
             graphs = new DecodeGraphs(stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks),
                     (a, in, rows) -> forward(a, in, rows, rows, true, null));
         }
+    }
+
+    /** Frees the KV cache, the graphs (they hold its addresses) and the step buffers (sized for its table width). */
+    private void freeKv() {
+        device.makeCurrent();
+        device.synchronize(); // nothing queued may still use what is freed below
+        if (graphs != null) {
+            graphs.close();
+            graphs = null;
+        }
+        lastAct = null;
+        if (act != null) {
+            act.close();
+            act = null;
+        }
+        for (int l = 0; l < keys.length; l++) {
+            keys[l].close();
+            values[l].close();
+        }
+        keys = null;
+        values = null;
     }
 
     /**
@@ -355,6 +399,9 @@ public final class CudaRunner implements StepRunner {
         if (lastAct == null) {
             throw new IllegalStateException("no step has run");
         }
+        if (!range.isLast()) {
+            throw new IllegalStateException("layers " + range + " compute no logits");
+        }
         device.makeCurrent();
         float[] logits = new float[Math.multiplyExact(lastN, config.vocabSize())];
         lastAct.logits.copyToHost(logits);
@@ -368,6 +415,33 @@ public final class CudaRunner implements StepRunner {
 
     @Override
     public Sampled[] step(List<StepEntry> batch) {
+        if (!range.isAll()) {
+            throw new IllegalStateException("layers " + range + " are a pipeline shard: run them with run(batch, hidden)");
+        }
+        return ((Samples) guarded(batch, null)).sampled();
+    }
+
+    /**
+     * One micro-batch through the held layers: on the first shard from the entries' token ids, else from
+     * {@code hidden}; the residual stream back to the host unless this is the last shard, which samples.
+     *
+     * @param hidden (T, D) fp32 residual stream entering {@code layers().start()}; null on the first shard
+     */
+    @Override
+    public Output run(List<StepEntry> batch, float[] hidden) {
+        int t = ShardRunner.tokens(batch);
+        if (range.isFirst() != (hidden == null)) {
+            throw new IllegalArgumentException(range.isFirst() ? "the first shard embeds token ids; it takes no hidden states"
+                    : "layers " + range + " need the hidden states of the previous shard");
+        }
+        if (hidden != null && hidden.length != (long) t * config.hiddenSize()) {
+            throw new IllegalArgumentException("layers " + range + " need (" + t + ", " + config.hiddenSize() + ") hidden states, got " + hidden.length
+                    + " values");
+        }
+        return guarded(batch, hidden);
+    }
+
+    private Output guarded(List<StepEntry> batch, float[] hidden) {
         if (keys == null) {
             throw new IllegalStateException("allocateKv was not called");
         }
@@ -376,7 +450,7 @@ public final class CudaRunner implements StepRunner {
         }
         device.makeCurrent();
         try {
-            return run(batch);
+            return run(batch, hidden, tokenCount(batch));
         } catch (CudaException e) {
             // a failed launch or copy can leave the context unusable; the health check reports it
             failed = true;
@@ -385,10 +459,9 @@ public final class CudaRunner implements StepRunner {
         }
     }
 
-    private Sampled[] run(List<StepEntry> batch) {
+    private Output run(List<StepEntry> batch, float[] hidden, int t) {
         ModelConfig c = config;
         int n = batch.size();
-        int t = tokenCount(batch);
         StepInputs in = StepInputs.of(batch, c.vocabSize(), blockSize, maxBlocks);
         KernelProfile prof = profile;
         int bucket = t == n && graphs != null && prof == null ? graphs.bucket(n) : 0;
@@ -398,11 +471,14 @@ public final class CudaRunner implements StepRunner {
         }
         Activations a;
         if (graph != null) {
-            a = replay(in, graph);
+            a = replay(in, hidden, graph);
         } else {
             a = activations(t, n);
             Inputs v = a.bind(in.layout(maxBlocks));
             a.inputWords.copyFromHostAsync(in.pack(v.layout()), stream);
+            if (hidden != null) {
+                a.x.copyFromHostAsync(hidden, stream); // the previous shard's residual stream
+            }
             if (prof != null) {
                 prof.beginStep(t, n, java.util.Arrays.stream(in.contextLens()).asLongStream().sum());
             }
@@ -414,6 +490,11 @@ public final class CudaRunner implements StepRunner {
         lastAct = a;
         lastN = n;
         lastBucket = bucket;
+        if (!range.isLast()) {
+            float[] x = new float[Math.multiplyExact(t, c.hiddenSize())]; // (T, D)
+            a.x.copyToHost(x);
+            return new Hidden(x);
+        }
         // one copy back: sampled ids [0, n) and logprobs [Ncap, Ncap + n) of a.sampled
         int[] back = new int[a.seqs + n];
         a.sampled.copyToHost(back);
@@ -435,7 +516,7 @@ public final class CudaRunner implements StepRunner {
                 out[i] = new Sampled(back[i], s.topLogprobs() >= 0 ? Float.intBitsToFloat(back[a.seqs + i]) : Float.NaN, null);
             }
         }
-        return out;
+        return new Samples(out);
     }
 
     /**
@@ -463,14 +544,20 @@ public final class CudaRunner implements StepRunner {
 
     /**
      * A decode-only step as one replay of its bucket's graph: the inputs padded to the bucket's rows, packed,
-     * copied into the graph's fixed input buffer, then {@code cuGraphLaunch} on the compute stream.
+     * copied into the graph's fixed input buffer (and a later shard's residual stream into its {@code x}, padding rows
+     * zero), then {@code cuGraphLaunch} on the compute stream.
      *
-     * @return the graph's buffers, holding the step's logits and sampled ids once the stream has run
+     * @param hidden (N, D) fp32, or null on the first shard
+     * @return the graph's buffers, holding the step's logits and sampled ids (or residual stream) once the stream has run
      */
-    private Activations replay(StepInputs in, DecodeGraphs.Graph g) {
+    private Activations replay(StepInputs in, float[] hidden, DecodeGraphs.Graph g) {
         Activations a = graphs.activations();
         StepInputs padded = StepInputs.padded(in, g.bucket());
         a.inputWords.copyFromHostAsync(padded.pack(g.layout()), stream);
+        if (hidden != null) {
+            // (B, D): a padding row's zeros stay zeros through the norms; it writes no K/V and is never read back
+            a.x.copyFromHostAsync(java.util.Arrays.copyOf(hidden, Math.multiplyExact(g.bucket(), config.hiddenSize())), stream);
+        }
         JCudaDriver.cuGraphLaunch(g.exec(), stream);
         return a;
     }
@@ -484,6 +571,9 @@ public final class CudaRunner implements StepRunner {
      * @return (T, V) fp32 logits, row-major
      */
     public float[] logits(int[] tokens, int[] blockTable, int[][][] routes) {
+        if (!range.isAll()) {
+            throw new IllegalStateException("layers " + range + " are a pipeline shard; the logits of a prompt need every layer");
+        }
         if (keys == null) {
             throw new IllegalStateException("allocateKv was not called");
         }
@@ -519,22 +609,31 @@ public final class CudaRunner implements StepRunner {
      */
     private void forward(Activations a, Inputs in, int t, int n, boolean decodeOnly, int[][][] routes) {
         layers(a, in, t, n, decodeOnly, routes);
+        if (!range.isLast()) {
+            return; // the residual stream in a.x goes to the next shard
+        }
         head(a, in, n, t);
         mark(Op.SAMPLE);
         sample.sample(stream, a.logits, a.logits, in.temperature, in.topK, in.topP, in.minP, in.seeds, in.steps, a.sampledIds, a.sampledLogprobs,
                 a.samplePartials, n, config.vocabSize());
     }
 
-    /** Embedding and every decoder layer over the step's T rows: the residual stream ends in {@code a.x}. */
+    /**
+     * Embedding (first shard; a later one finds the previous shard's residual stream in {@code a.x}) and every held
+     * decoder layer over the step's T rows: the residual stream ends in {@code a.x}.
+     */
     private void layers(Activations a, Inputs in, int t, int n, boolean decodeOnly, int[][][] routes) {
         ModelConfig c = config;
         int d = c.hiddenSize();
         int kvRows = blocks * blockSize;
-        mark(Op.EMBEDDING);
-        embedding.launch(stream, a.x, weights.embedding(), in.ids, t, d, c.vocabSize());
+        if (range.isFirst()) {
+            mark(Op.EMBEDDING);
+            embedding.launch(stream, a.x, weights.embedding(), in.ids, t, d, c.vocabSize());
+        }
         boolean normed = false; // a.h already holds this layer's input norm (the previous MoE layer's combine wrote it)
-        for (int l = 0; l < c.numHiddenLayers(); l++) {
-            CudaWeights.Layer w = weights.layers().get(l);
+        for (int l = range.start(); l < range.end(); l++) {
+            CudaWeights.Layer w = weights.layer(l);
+            int i = l - range.start(); // the layer's KV cache and events
             // attention block
             if (!normed) {
                 mark(Op.INPUT_RMSNORM);
@@ -544,21 +643,21 @@ public final class CudaRunner implements StepRunner {
             mark(Op.QKV_PROJ);
             matmul.launch(stream, a.qkv, a.h, w.qkv(), t, c.qkvDim(), d, false);
             mark(Op.QK_NORM_ROPE_CACHE);
-            qkNormRopeCache.launch(stream, a.qkv, in.positions, in.slots, cosTable, sinTable, w.qNorm(), w.kNorm(), a.q, keys[l], values[l],
+            qkNormRopeCache.launch(stream, a.qkv, in.positions, in.slots, cosTable, sinTable, w.qNorm(), w.kNorm(), a.q, keys[i], values[i],
                     t, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rotaryDim(), contextLength, kvRows, (float) c.rmsNormEps());
             if (decodeOnly) {
                 mark(Op.ATTENTION_DECODE);
                 if (n <= SPLIT_MAX_SEQS) { // few sequences: N·Hkv blocks would leave most SMs idle, so split each context
-                    attentionDecode.launchSplit(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits,
+                    attentionDecode.launchSplit(stream, a.q, keys[i], values[i], in.blockTables, in.contextLens, a.attnBf16, true, a.attnSplits,
                             a.attnCounters, n, c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows, DECODE_SPLITS,
                             MIN_KEYS_PER_SPLIT);
                 } else {
-                    attentionDecode.launch(stream, a.q, keys[l], values[l], in.blockTables, in.contextLens, a.attnBf16, true, n, c.numAttentionHeads(),
+                    attentionDecode.launch(stream, a.q, keys[i], values[i], in.blockTables, in.contextLens, a.attnBf16, true, n, c.numAttentionHeads(),
                             c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
                 }
             } else {
                 mark(Op.ATTENTION_PREFILL);
-                attentionPrefill.launch(stream, a.q, keys[l], values[l], in.blockTables, in.rowSeq, in.positions, a.attnBf16, true, t, n,
+                attentionPrefill.launch(stream, a.q, keys[i], values[i], in.blockTables, in.rowSeq, in.positions, a.attnBf16, true, t, n,
                         c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), blockSize, maxBlocks, kvRows);
             }
             mark(Op.O_PROJ);
@@ -570,8 +669,8 @@ public final class CudaRunner implements StepRunner {
                 case CudaWeights.Swiglu mlp -> swiglu(stream, a.gateUp, a.mlpAct, a.h, mlp, t, a.x, true, DENSE_OPS); // x += mlp(h)
                 case CudaWeights.Moe moe -> {
                     // the combine also writes the next layer's input norm into a.h (one launch fewer)
-                    CudaWeights.Layer next = l + 1 < c.numHiddenLayers() ? weights.layers().get(l + 1) : null;
-                    moe(a, moe, t, l, next == null ? null : next.inputNorm());
+                    CudaWeights.Layer next = l + 1 < range.end() ? weights.layer(l + 1) : null;
+                    moe(a, moe, t, i, next == null ? null : next.inputNorm());
                     normed = next != null;
                     if (routes != null) {
                         int k = c.numExpertsPerTok();
@@ -645,7 +744,7 @@ public final class CudaRunner implements StepRunner {
      * {@code nextInputNorm} (every MoE layer but the last) the combine also writes the next layer's input norm of the
      * residual stream into {@code a.h} — after the join, so the shared expert has finished reading this layer's h.
      */
-    private void moe(Activations a, CudaWeights.Moe moe, int t, int layer, DeviceBuffer nextInputNorm) {
+    private void moe(Activations a, CudaWeights.Moe moe, int t, int layer, DeviceBuffer nextInputNorm) { // layer: index among the held ones
         ModelConfig c = config;
         int d = c.hiddenSize();
         int k = c.numExpertsPerTok();

@@ -4,6 +4,7 @@ import io.ringserve.model.config.BailingMoeConfig;
 import io.ringserve.model.config.BailingMoeV2Config;
 import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.cuda.ops.FillRandom;
+import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.Matrix;
 import io.ringserve.worker.reference.ModelWeights;
 import io.ringserve.worker.weights.Bf16;
@@ -22,7 +23,12 @@ import java.util.function.LongConsumer;
  *
  * <p>Two sources: a safetensors checkpoint (copied through pinned staging buffers, {@link WeightUploader}) or
  * seeded random values written by a kernel on the device ({@link #dummy}, no disk), the way full-size speed is
- * measured without the real checkpoint. Legend: V = vocab, D = hidden, d = head dim, H = heads, E = experts.
+ * measured without the real checkpoint. Dummy values are seeded per tensor name, so a shard's tensors equal the
+ * whole model's.
+ *
+ * <p>A pipeline stage holds only its {@link LayerRange}: those layers, the embeddings when it is the first shard, the
+ * final norm and the lm_head when it is the last (the embedding matrix as the lm_head when the checkpoint ties them).
+ * Legend: V = vocab, D = hidden, d = head dim, H = heads, E = experts.
  */
 public final class CudaWeights implements AutoCloseable {
     /** Standard deviation the dummy weights aim at (the models' initializer_range). */
@@ -61,28 +67,33 @@ public final class CudaWeights implements AutoCloseable {
 
     private final CudaDevice device;
     private final ModelConfig config;
+    private final LayerRange range;
     private final List<DeviceBuffer> owned = new ArrayList<>();
-    private final DeviceBuffer embedding; // (V, D) bf16
-    private final List<Layer> layers;
-    private final DeviceBuffer norm;      // (D) bf16
-    private final DeviceBuffer lmHead;    // (V, D) bf16; the embedding when tied
+    private final DeviceBuffer embedding; // (V, D) bf16; null unless the first shard (or the last, tied)
+    private final List<Layer> layers;     // the held layers, layers().get(l - range.start()) is layer l
+    private final DeviceBuffer norm;      // (D) bf16; null unless the last shard
+    private final DeviceBuffer lmHead;    // (V, D) bf16; the embedding when tied; null unless the last shard
     private long bytes;
 
-    private CudaWeights(CudaDevice device, ModelConfig config, Source source) {
+    private CudaWeights(CudaDevice device, ModelConfig config, LayerRange range, Source source) {
+        if (range.total() != config.numHiddenLayers()) {
+            throw new IllegalArgumentException("layers " + range + " of a model with " + config.numHiddenLayers() + " layers");
+        }
         this.device = device;
         this.config = config;
+        this.range = range;
         boolean done = false;
         try {
             int d = config.hiddenSize();
-            embedding = source.matrix(this, "model.word_embeddings.weight", config.vocabSize(), d);
-            List<Layer> list = new ArrayList<>(config.numHiddenLayers());
-            for (int i = 0; i < config.numHiddenLayers(); i++) {
+            boolean tied = config.tieWordEmbeddings() && !source.has("lm_head.weight");
+            embedding = range.isFirst() || (range.isLast() && tied) ? source.matrix(this, "model.word_embeddings.weight", config.vocabSize(), d) : null;
+            List<Layer> list = new ArrayList<>(range.count());
+            for (int i = range.start(); i < range.end(); i++) {
                 list.add(layer(source, i));
             }
             layers = List.copyOf(list);
-            norm = source.norm(this, "model.norm.weight", d);
-            lmHead = config.tieWordEmbeddings() && !source.has("lm_head.weight") ? embedding
-                    : source.lmHead(this, config.vocabSize(), d);
+            norm = range.isLast() ? source.norm(this, "model.norm.weight", d) : null;
+            lmHead = !range.isLast() ? null : tied ? embedding : source.lmHead(this, config.vocabSize(), d);
             source.finish();
             done = true;
         } finally {
@@ -125,14 +136,40 @@ public final class CudaWeights implements AutoCloseable {
 
     /** Loads the checkpoint's tensors into device memory; {@code progress} is told the bytes copied so far. */
     public static CudaWeights load(CudaDevice device, ModelConfig config, SafetensorsCheckpoint checkpoint, LongConsumer progress) {
-        requireFits(device, config);
-        return new CudaWeights(device, config, new CheckpointSource(device, checkpoint, progress));
+        return load(device, config, checkpoint, LayerRange.all(config.numHiddenLayers()), progress);
+    }
+
+    /** Loads the tensors a shard holding {@code range} needs into device memory. */
+    public static CudaWeights load(CudaDevice device, ModelConfig config, SafetensorsCheckpoint checkpoint, LayerRange range, LongConsumer progress) {
+        requireFits(device, config, range);
+        return new CudaWeights(device, config, range, new CheckpointSource(device, checkpoint, progress));
     }
 
     /** Seeded random weights written on the device (no checkpoint): for benchmarks at full size. */
     public static CudaWeights dummy(CudaDevice device, ModelConfig config, long seed) {
-        requireFits(device, config);
-        return new CudaWeights(device, config, new DummySource(device, seed));
+        return dummy(device, config, LayerRange.all(config.numHiddenLayers()), seed);
+    }
+
+    /** The dummy weights of a shard holding {@code range}: the same values as those tensors of the whole model's. */
+    public static CudaWeights dummy(CudaDevice device, ModelConfig config, LayerRange range, long seed) {
+        requireFits(device, config, range);
+        return new CudaWeights(device, config, range, new DummySource(device, seed));
+    }
+
+    /**
+     * Device bytes the weights of a shard holding {@code range} take: what loading it allocates, counted by building it
+     * on a device without memory. For every layer it is {@link #deviceBytes(ModelConfig)}.
+     */
+    public static long deviceBytes(ModelConfig config, LayerRange range) {
+        if (range.isAll()) {
+            return deviceBytes(config);
+        }
+        CudaDevice sizes = CudaDevice.driverless((k, gx, gy, gz, bx, by, bz, shared, args) -> { }); // the dummy fills launch nothing
+        try (CudaWeights w = new CudaWeights(sizes, config, range, new DummySource(sizes, 0))) {
+            return w.bytes();
+        } finally {
+            sizes.close();
+        }
     }
 
     /**
@@ -145,12 +182,12 @@ public final class CudaWeights implements AutoCloseable {
         return 2 * config.parameterCount() + (fp32Bias ? 2L * config.numExperts() * moeLayers : 0);
     }
 
-    private static void requireFits(CudaDevice device, ModelConfig config) {
-        long need = deviceBytes(config);
+    private static void requireFits(CudaDevice device, ModelConfig config, LayerRange range) {
+        long need = deviceBytes(config, range);
         long free = device.freeMemory();
         if (need > free) {
-            throw new IllegalStateException(String.format("the model's weights need %.2f GiB of GPU memory but %s has %.2f GiB free",
-                    need / (double) (1L << 30), device.name(), free / (double) (1L << 30)));
+            throw new IllegalStateException(String.format("the model's weights%s need %.2f GiB of GPU memory but %s has %.2f GiB free",
+                    range.isAll() ? "" : " of layers " + range, need / (double) (1L << 30), device.name(), free / (double) (1L << 30)));
         }
     }
 
@@ -158,12 +195,26 @@ public final class CudaWeights implements AutoCloseable {
         return config;
     }
 
+    /** The layers held (every layer unless loaded for a pipeline shard). */
+    public LayerRange range() {
+        return range;
+    }
+
     public DeviceBuffer embedding() {
         return embedding;
     }
 
+    /** The held layers in order: element {@code l - range().start()} is decoder layer {@code l}. */
     public List<Layer> layers() {
         return layers;
+    }
+
+    /** Decoder layer {@code l}, which this shard must hold. */
+    public Layer layer(int l) {
+        if (!range.contains(l)) {
+            throw new IllegalArgumentException("layer " + l + " is not held here (layers " + range + ")");
+        }
+        return layers.get(l - range.start());
     }
 
     public DeviceBuffer norm() {
@@ -192,6 +243,14 @@ public final class CudaWeights implements AutoCloseable {
             b.close();
         }
         owned.clear();
+    }
+
+    /** The dummy fill's seed of tensor {@code name}: the run's seed and the name mixed (SplitMix64's finalizer). */
+    static long tensorSeed(long seed, String name) {
+        long z = seed * 0x9E3779B97F4A7C15L + name.hashCode();
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 
     /** Where the values come from. */
@@ -310,7 +369,7 @@ public final class CudaWeights implements AutoCloseable {
     private static final class DummySource implements Source {
         private final CudaDevice device;
         private final FillRandom fill;
-        private long seed;
+        private final long seed;
 
         DummySource(CudaDevice device, long seed) {
             this.device = device;
@@ -323,16 +382,17 @@ public final class CudaWeights implements AutoCloseable {
             return false;
         }
 
-        private DeviceBuffer random(CudaWeights w, long elements) {
+        /** Uniform values seeded by the tensor's name, so every shard draws the values the whole model has there. */
+        private DeviceBuffer random(CudaWeights w, String name, long elements) {
             DeviceBuffer b = w.alloc(2 * elements);
             // uniform in [-s, s] has standard deviation s / sqrt(3)
-            fill.bf16(device.stream(), b, elements, seed++, (float) (DUMMY_STD * Math.sqrt(3)));
+            fill.bf16(device.stream(), b, elements, tensorSeed(seed, name), (float) (DUMMY_STD * Math.sqrt(3)));
             return b;
         }
 
         @Override
         public DeviceBuffer matrix(CudaWeights w, String name, int rows, int cols) {
-            return random(w, (long) rows * cols);
+            return random(w, name, (long) rows * cols);
         }
 
         @Override
@@ -353,17 +413,17 @@ public final class CudaWeights implements AutoCloseable {
 
         @Override
         public DeviceBuffer gateUp(CudaWeights w, String prefix, int experts, int inter, int hidden) {
-            return random(w, 2L * Math.max(1, experts) * inter * hidden);
+            return random(w, prefix + "gate_up", 2L * Math.max(1, experts) * inter * hidden);
         }
 
         @Override
         public DeviceBuffer down(CudaWeights w, String prefix, int experts, int inter, int hidden) {
-            return random(w, (long) Math.max(1, experts) * inter * hidden);
+            return random(w, prefix + "down", (long) Math.max(1, experts) * inter * hidden);
         }
 
         @Override
         public DeviceBuffer lmHead(CudaWeights w, int vocab, int hidden) {
-            return random(w, (long) vocab * hidden);
+            return random(w, "lm_head.weight", (long) vocab * hidden);
         }
 
         @Override

@@ -6,6 +6,7 @@ import io.ringserve.model.config.ConfigException;
 import io.ringserve.model.sampling.SamplingParams;
 import io.ringserve.model.sampling.StoppingParams;
 import io.ringserve.model.config.ModelConfig;
+import io.ringserve.protocol.v1.HiddenDtype;
 import io.ringserve.protocol.v1.PipelineRole;
 import io.ringserve.protocol.v1.PipelineStageGrpc;
 import io.ringserve.protocol.v1.WorkerGrpc;
@@ -19,7 +20,9 @@ import io.ringserve.worker.engine.EngineSettings;
 import io.ringserve.worker.engine.LocalModel;
 import io.ringserve.worker.engine.ReferenceRunner;
 import io.ringserve.worker.engine.StepRunner;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.pipeline.PipelineRunner;
+import io.ringserve.worker.pipeline.ReferenceShard;
 import io.ringserve.worker.pipeline.StageIdentity;
 import io.ringserve.worker.pipeline.StageService;
 import io.ringserve.worker.reference.LayerRange;
@@ -115,17 +118,24 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
                 String.format(Locale.ROOT, "%.2f", seconds), String.format(Locale.ROOT, "%.2f", weightBytes / 1e9 / Math.max(seconds, 1e-9)));
         this.modelId = properties.modelId() != null ? properties.modelId() : dir.toAbsolutePath().normalize().getFileName().toString();
         this.metrics = new WorkerMetrics(registry, modelId);
-        if (backend.backend() == BackendSelector.Backend.CUDA && role != PipelineRole.WHOLE_MODEL) {
-            model.close();
-            throw new WorkerStartupException("ringserve.worker.backend", "pipeline stages (ringserve.worker.layers " + layers
-                    + ") run on the cpu backend in this build; set ringserve.worker.backend=cpu", null);
-        }
+        boolean onGpu = backend.backend() == BackendSelector.Backend.CUDA;
         if (role == PipelineRole.PIPELINE_STAGE) {
-            this.cuda = null;
+            CudaBackend gpu = null;
+            try {
+                gpu = onGpu ? loadOnGpu(dir, model.config(), layers) : null;
+                ShardRunner shard = gpu != null ? gpu.runner() : new ReferenceShard(model.forward());
+                this.stage = new StageService(shard, StageIdentity.of(dir, layers), properties.kvCacheBytes().toBytes(), properties.nextStage(),
+                        properties.stageTimeout());
+            } catch (RuntimeException e) {
+                if (gpu != null) {
+                    gpu.close();
+                }
+                model.close();
+                throw e;
+            }
+            this.cuda = gpu;
             this.engine = null;
             this.pipeline = null;
-            this.stage = new StageService(model.forward(), StageIdentity.of(dir, layers), properties.kvCacheBytes().toBytes(), properties.nextStage(),
-                    properties.stageTimeout());
             return;
         }
         this.stage = null;
@@ -136,12 +146,14 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
             settings = new EngineSettings(properties.maxRunning(), properties.maxWaiting(), properties.maxBatchTokens(), properties.kvBlockSize(),
                     properties.kvCacheBytes().toBytes());
             if (role == PipelineRole.PIPELINE_HEAD) {
-                this.pipeline = new PipelineRunner(model.forward(), StageIdentity.of(dir, layers), properties.nextStage(), properties.maxBatchTokens(),
-                        new PipelineRunner.Settings(properties.stageTimeout(), properties.microBatches(), RECONNECT_DELAY));
+                gpu = onGpu ? loadOnGpu(dir, model.config(), layers) : null;
+                ShardRunner shard = gpu != null ? gpu.runner() : new ReferenceShard(model.forward());
+                this.pipeline = new PipelineRunner(shard, StageIdentity.of(dir, layers), properties.nextStage(), properties.maxBatchTokens(),
+                        new PipelineRunner.Settings(properties.stageTimeout(), properties.microBatches(), RECONNECT_DELAY, hiddenDtype(properties, onGpu)));
                 runner = pipeline;
-            } else if (backend.backend() == BackendSelector.Backend.CUDA) {
+            } else if (onGpu) {
                 this.pipeline = null;
-                gpu = loadOnGpu(dir, model.config());
+                gpu = loadOnGpu(dir, model.config(), layers);
                 runner = gpu.runner();
             } else {
                 this.pipeline = null;
@@ -370,13 +382,22 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
         model.close();
     }
 
-    /** The weights on GPU 0, with progress in the log; a failure names the backend property. */
-    private static CudaBackend loadOnGpu(Path dir, io.ringserve.model.config.ModelConfig config) {
-        long total = io.ringserve.worker.cuda.CudaWeights.deviceBytes(config);
+    /** How a head on this backend sends hidden states ({@code stage-dtype}). */
+    static HiddenDtype hiddenDtype(WorkerProperties properties, boolean onGpu) {
+        return switch (properties.stageDtype()) {
+            case AUTO -> onGpu ? HiddenDtype.HIDDEN_BFLOAT16 : HiddenDtype.HIDDEN_FLOAT32;
+            case FLOAT32 -> HiddenDtype.HIDDEN_FLOAT32;
+            case BFLOAT16 -> HiddenDtype.HIDDEN_BFLOAT16;
+        };
+    }
+
+    /** The weights of {@code layers} on GPU 0, with progress in the log; a failure names the backend property. */
+    private static CudaBackend loadOnGpu(Path dir, io.ringserve.model.config.ModelConfig config, LayerRange layers) {
+        long total = io.ringserve.worker.cuda.CudaWeights.deviceBytes(config, layers);
         long[] next = {0};
         long t0 = System.nanoTime();
         try {
-            CudaBackend b = CudaBackend.load(dir, config, copied -> {
+            CudaBackend b = CudaBackend.load(dir, config, layers, copied -> {
                 if (copied >= next[0]) {
                     LOG.info("copying weights to the GPU: {} of {}", gigabytes(copied), gigabytes(total));
                     next[0] = copied + Math.max(total / 10, 1);

@@ -31,6 +31,8 @@ import org.springframework.validation.annotation.Validated;
  * @param nextStage      host:port of the next pipeline stage; set on every stage but the last, never on a whole model
  * @param stageTimeout   how long a pipeline step (or the handshake) may wait for the next stages before the chain counts as lost
  * @param microBatches   micro-batches a pipeline head splits each step into: 0 one per stage, 1 no splitting
+ * @param stageDtype     how a pipeline head sends hidden states down the chain: auto (bfloat16 on the cuda backend,
+ *                       float32 on the cpu), float32 (a chain computes bit for bit what one worker computes) or bfloat16
  */
 @ConfigurationProperties("ringserve.worker")
 @Validated
@@ -48,7 +50,18 @@ public record WorkerProperties(
         @Pattern(regexp = "\\s*\\d+\\s*-\\s*\\d+\\s*", message = "must be start-end with end exclusive, e.g. 0-10") String layers,
         @Pattern(regexp = "[^\\s:/]+:\\d{1,5}", message = "must be host:port of the next pipeline stage") String nextStage,
         @NotNull @DefaultValue("30s") Duration stageTimeout,
-        @Min(0) @DefaultValue("0") int microBatches) {
+        @Min(0) @DefaultValue("0") int microBatches,
+        @NotNull @DefaultValue("auto") StageDtype stageDtype) {
+
+    /** Encodings of the hidden states a pipeline head sends. */
+    public enum StageDtype {
+        /** bfloat16 when the head runs on CUDA, float32 on the CPU. */
+        AUTO,
+        /** 4 bytes a value: every stage receives exactly the residual stream a whole-model worker would hold there. */
+        FLOAT32,
+        /** 2 bytes a value: half the traffic; each stage's input is rounded to bf16. */
+        BFLOAT16
+    }
 
     /** Compute backends a worker can be asked for. */
     public enum Backend {
@@ -77,12 +90,12 @@ public record WorkerProperties(
     public WorkerProperties(Path model, String modelId, Backend backend, int grpcPort, DataSize kvCacheBytes, int kvBlockSize, int maxRunning,
                             int maxWaiting, int maxBatchTokens, Duration drainTimeout) {
         this(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout, null, null,
-                Duration.ofSeconds(30), 0);
+                Duration.ofSeconds(30), 0, StageDtype.AUTO);
     }
 
     /** These properties for one pipeline stage: its layers and the next stage's address (null on the last). */
     public WorkerProperties withStage(String layers, String nextStage, Duration stageTimeout) {
         return new WorkerProperties(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout,
-                layers, nextStage, stageTimeout, microBatches);
+                layers, nextStage, stageTimeout, microBatches, stageDtype);
     }
 }
