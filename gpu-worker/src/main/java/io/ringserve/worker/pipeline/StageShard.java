@@ -34,18 +34,32 @@ final class StageShard {
     private final Map<Long, int[]> tables = new HashMap<>();
     private final Map<Long, SequenceSampler> samplers = new HashMap<>();
 
-    /** A sequence's sampling state on the last stage; {@code history} holds only what penalties need. */
+    /**
+     * A sequence's sampling state on the last stage; {@code history} holds only what penalties need (it stays empty
+     * without them), {@code drawn} counts the output tokens before the next one (a device sampler's draw index).
+     */
     private static final class SequenceSampler {
         final Sampler sampler;
         final int promptLength;
         final int topLogprobs;
         int[] history = new int[0];
         int historyLength;
+        int drawn;
 
-        SequenceSampler(Sampler sampler, int promptLength, int topLogprobs) {
+        SequenceSampler(Sampler sampler, int promptLength, int topLogprobs, int drawn) {
             this.sampler = sampler;
             this.promptLength = promptLength;
             this.topLogprobs = topLogprobs;
+            this.drawn = drawn;
+        }
+
+        /**
+         * The sampling of the next token: history and its length as the head's engine has them when penalties need
+         * it, else no history and the length that places the draw (prompt + output so far).
+         */
+        Sampling next() {
+            boolean full = sampler.params().hasPenalties();
+            return new Sampling(sampler, history, full ? historyLength : promptLength + drawn, promptLength, topLogprobs);
         }
 
         void append(List<Integer> tokens) {
@@ -129,11 +143,13 @@ final class StageShard {
         }
         float[] x = StageWire.decode(step.getHidden(), tokens, config.hiddenSize()); // (T, D)
         List<StepEntry> entries = new ArrayList<>(step.getEntriesCount());
+        List<SequenceSampler> drawing = new ArrayList<>();
         for (StageEntry e : step.getEntriesList()) {
             Sampling sampling = null;
             if (range.isLast() && e.getSample()) {
                 SequenceSampler s = samplerOf(e);
-                sampling = new Sampling(s.sampler, s.history, s.historyLength, s.promptLength, s.topLogprobs);
+                sampling = s.next();
+                drawing.add(s);
             }
             // only the token count matters after the head: the ids stay 0
             entries.add(new StepEntry(e.getSequenceId(), new int[e.getTokens()], e.getStart(), updateTable(e), sampling));
@@ -141,6 +157,9 @@ final class StageShard {
         return switch (shard.run(entries, x)) {
             case ShardRunner.Hidden h -> new Outcome(h.x(), null);
             case ShardRunner.Samples s -> {
+                for (SequenceSampler d : drawing) {
+                    d.drawn++;
+                }
                 List<StageSample> samples = new ArrayList<>();
                 for (Sampled one : s.sampled()) {
                     if (one != null) {
@@ -178,7 +197,7 @@ final class StageShard {
             SequenceSampling p = e.getSampling();
             Sampler sampler = Sampler.of(StageWire.params(p));
             sampler.skip(p.getSkippedDraws());
-            s = new SequenceSampler(sampler, p.getPromptLength(), p.getTopLogprobs());
+            s = new SequenceSampler(sampler, p.getPromptLength(), p.getTopLogprobs(), p.getSkippedDraws());
             samplers.put(e.getSequenceId(), s);
         }
         if (s == null) {
