@@ -70,11 +70,31 @@ final class EngineBench {
         return results;
     }
 
+    /** How long a runner may stay unavailable (a pipeline head joining its chain) before the run fails. */
+    private static final long AVAILABLE_TIMEOUT_NANOS = 120_000_000_000L;
+
+    /** The engine's token budget per step at batch size {@code batch}: what a pipeline head announces to its stages. */
+    static int maxBatchTokens(int batch) {
+        return Math.max(2048, batch);
+    }
+
+    /** Waits until {@code runner} can run steps (a pipeline head: its chain is whole). */
+    private static void awaitAvailable(StepRunner runner, long timeoutNanos) throws InterruptedException {
+        long end = System.nanoTime() + timeoutNanos;
+        String why;
+        while ((why = runner.unavailable()) != null) {
+            if (System.nanoTime() > end) {
+                throw new IllegalStateException("the runner did not become available within " + timeoutNanos / 1_000_000_000L + " s: " + why);
+            }
+            Thread.sleep(20);
+        }
+    }
+
     /** One run: {decode tokens/s, median time to first token in ms, prefill tokens/s}. */
     private static double[] once(StepRunner runner, ModelConfig config, int batch, int promptLen, int genLen, long seed) {
         int blockSize = 16;
         long blocks = (long) batch * ((promptLen + genLen + blockSize - 1) / blockSize + 1);
-        EngineSettings settings = new EngineSettings(batch, batch, Math.max(2048, batch), blockSize, blocks * runner.kvBytesPerBlock(blockSize));
+        EngineSettings settings = new EngineSettings(batch, batch, maxBatchTokens(batch), blockSize, blocks * runner.kvBytesPerBlock(blockSize));
         long[] first = new long[batch];
         long[][] stamps = new long[batch][genLen];
         int[] counts = new int[batch];
@@ -82,6 +102,7 @@ final class EngineBench {
         CountDownLatch done = new CountDownLatch(batch);
         long t0;
         try (Engine engine = new Engine(runner, Set.of(), settings, EngineObserver.NONE).start()) {
+            awaitAvailable(runner, AVAILABLE_TIMEOUT_NANOS);
             t0 = System.nanoTime();
             SplittableRandom rng = new SplittableRandom(seed);
             for (int i = 0; i < batch; i++) {

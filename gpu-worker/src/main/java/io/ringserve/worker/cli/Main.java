@@ -46,7 +46,7 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The worker's command line: {@code serve} (the default without arguments), {@code logits}, {@code generate},
- * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}, {@code kernel-table}. Usage errors exit 2; a file or model
+ * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}, {@code stage} ({@link PipelineCli}), {@code kernel-table}. Usage errors exit 2; a file or model
  * that cannot be used exits 1 with one line naming it.
  */
 public final class Main {
@@ -68,6 +68,13 @@ public final class Main {
                          fraction of the memory roofline (--prompt-tokens/--decode-tokens/--concurrency: older names)
                          --profile (GPU only): then per batch size a per-kernel table of eager decode steps (CUDA
                          events: us, bytes, GB/s, % of the copy bandwidth) against the timed runs' step time
+                         --layers 0-A --next-stage HOST:PORT [--micro-batches M] [--stage-dtype auto|float32|bfloat16]:
+                         the same over a pipeline head holding layers 0-A, the chain continuing at HOST:PORT; per
+                         batch size also each stage's compute per step and the time between stages
+              stage      (--model DIR | --preset NAME [--dummy-weights]) --layers A-B --port N [--next-stage HOST:PORT]
+                         [--kv-cache-bytes 4GB] [--backend auto|cpu|cuda]
+                         serves layers A-B as a pipeline stage after the head until stopped (--next-stage unless the
+                         last layer is held); prints the port it listens on
               kernel-table --csv FILE [--copy-gbps N]
                          the per-kernel table of the last decode step in an Nsight Compute CSV (ncu --csv --metrics
                          gpu__time_duration.sum,dram__bytes_read.sum): kernel, grid, launches, us, bytes, GB/s
@@ -119,6 +126,7 @@ public final class Main {
                 case "detokenize" -> detokenize(o);
                 case "demo-model" -> demoModel(o);
                 case "bench" -> bench(o);
+                case "stage" -> new PipelineCli(out, err).stage(o, checkBackend(o));
                 case "kernel-table" -> kernelTable(o);
                 default -> throw new UsageException("unknown command '" + command + "'");
             }
@@ -144,7 +152,8 @@ public final class Main {
             case "demo-model" -> Set.of("out", "seed");
             case "kernel-table" -> Set.of("csv", "copy-gbps");
             case "bench" -> Set.of("model", "preset", "dummy-weights", "batch", "prompt-len", "gen-len", "repeats", "json", "prompt-tokens",
-                    "decode-tokens", "backend", "concurrency", "profile");
+                    "decode-tokens", "backend", "concurrency", "profile", "layers", "next-stage", "micro-batches", "stage-dtype");
+            case "stage" -> Set.of("model", "preset", "dummy-weights", "layers", "port", "next-stage", "kv-cache-bytes", "backend");
             default -> throw new UsageException("unknown command '" + command + "'");
         };
     }
@@ -287,6 +296,18 @@ public final class Main {
         }
         Path json = o.has("json") ? Path.of(o.get("json")) : null;
         boolean profile = o.boolValue("profile", false);
+        if (o.has("layers")) {
+            if (profile) {
+                throw new UsageException("--profile times a whole model's decode step; it does not combine with --layers");
+            }
+            new PipelineCli(out, err).bench(o, backend, batches, promptLen, genLen, repeats, json);
+            return;
+        }
+        for (String pipelineOnly : List.of("next-stage", "micro-batches", "stage-dtype")) {
+            if (o.has(pipelineOnly)) {
+                throw new UsageException("--" + pipelineOnly + " belongs to a bench over a pipeline head: give --layers 0-A too");
+            }
+        }
         if (profile && !gpu) {
             throw new UsageException("--profile times the CUDA kernels of a decode step: it needs the GPU (--backend cuda, or auto on a machine"
                     + " with one); this bench runs on the cpu");
@@ -394,7 +415,7 @@ public final class Main {
     }
 
     /** The bench presets: small synthetic shapes for the CPU, the real shapes (MODEL.md §1, MODEL-V1.md §2) for the GPU. */
-    private static ModelConfig preset(String name, boolean gpu) {
+    static ModelConfig preset(String name, boolean gpu) {
         return switch (name) {
             case "demo" -> SyntheticCheckpoint.demoConfig();
             case "mid" -> SyntheticCheckpoint.midConfig();

@@ -107,6 +107,7 @@ public final class PipelineRunner implements StepRunner {
     private final AtomicLong sessions = new AtomicLong();
     private volatile ChainListener listener = (whole, reason) -> { };
     private volatile boolean closed;
+    private boolean ownsShard;
 
     // chain state
     private volatile Link link; // the whole chain's session, or null
@@ -161,6 +162,12 @@ public final class PipelineRunner implements StepRunner {
         this.brokenReason = "not connected to the next stage (" + nextStage + ") yet";
         this.channel = StageChannels.open(nextStage);
         this.connector = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("pipeline-connect").daemon(true).factory());
+    }
+
+    /** Makes {@link #close} close the head's shard too (a runner built for one use, as a benchmark's). */
+    public PipelineRunner owningShard() {
+        this.ownsShard = true;
+        return this;
     }
 
     public void setChainListener(ChainListener listener) {
@@ -600,6 +607,9 @@ public final class PipelineRunner implements StepRunner {
         connector.shutdownNow();
         if (l != null) {
             l.lose("the head is shutting down");
+        }
+        if (ownsShard) {
+            shard.close();
         }
         channel.shutdownNow();
         try {

@@ -22,6 +22,7 @@ public final class StageChannels {
     public static ManagedChannel open(String target) {
         return NettyChannelBuilder.forTarget(target)
                 .usePlaintext()
+                .directExecutor() // answers go from the event loop straight to the waiting head or stage: no thread hop
                 .maxInboundMessageSize(StageWire.MAX_MESSAGE_BYTES)
                 .keepAliveTime(KEEPALIVE_SECONDS, TimeUnit.SECONDS)
                 .keepAliveTimeout(KEEPALIVE_TIMEOUT_SECONDS, TimeUnit.SECONDS)
@@ -30,6 +31,7 @@ public final class StageChannels {
 
     /** What a server carrying {@code PipelineStage} needs: large step messages in, the clients' keepalive pings allowed. */
     public static NettyServerBuilder configure(NettyServerBuilder server) {
-        return server.maxInboundMessageSize(StageWire.MAX_MESSAGE_BYTES).permitKeepAliveTime(KEEPALIVE_SECONDS / 2, TimeUnit.SECONDS);
+        return server.maxInboundMessageSize(StageWire.MAX_MESSAGE_BYTES).permitKeepAliveTime(KEEPALIVE_SECONDS / 2, TimeUnit.SECONDS)
+                .directExecutor(); // a step goes from the event loop straight to the stage's compute thread
     }
 }

@@ -28,6 +28,19 @@ public record StageIdentity(String configSha256, String tokenizerSha256, LayerRa
         return new StageIdentity(sha256(modelDir.resolve("config.json")), sha256(modelDir.resolve("tokenizer.json")), layers);
     }
 
+    /**
+     * The identity of a worker serving a model known by its config alone (a benchmark preset with random weights):
+     * the checksum of its config.json text, no tokenizer.
+     */
+    public static StageIdentity of(io.ringserve.model.config.ModelConfig config, LayerRange layers) {
+        try {
+            byte[] json = config.toJson().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            return new StageIdentity(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(json)), "", layers);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /** Lowercase hex SHA-256 of a file's bytes, or "" when it does not exist. */
     static String sha256(Path file) {
         if (!Files.exists(file)) {
