@@ -145,6 +145,7 @@ class ProtocolRoundTripTest {
                 .setKvBlockSize(16)
                 .setKvTotalBlocks(40_960)
                 .setMaxBatchTokens(8192)
+                .setMaxSequences(64)
                 .setMaxRunning(256)
                 .setLayers(LayerRange.newBuilder().setStart(10).setEnd(20).setTotal(20))
                 .addAllEosTokenIds(List.of(156_892, 156_895))

@@ -115,7 +115,7 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
         return new Session((ServerCallStreamObserver<StageResponse>) responses);
     }
 
-    /** Ends the current session (the previous stage sees UNAVAILABLE) and stops the threads. */
+    /** Ends the current session (the previous stage sees UNAVAILABLE), stops the threads and waits for a running step. */
     @Override
     public void close() {
         Session s = current.get();
@@ -126,6 +126,14 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
         timers.shutdownNow();
         if (nextChannel != null) {
             nextChannel.shutdownNow();
+        }
+        try {
+            // a step still running uses the shard, which its owner frees next (a GPU shard's memory)
+            if (!compute.awaitTermination(30, TimeUnit.SECONDS)) {
+                LOG.warning("stage " + layers() + ": a step was still running 30 s after the stage closed");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
