@@ -145,7 +145,6 @@ class ProtocolRoundTripTest {
                 .setKvBlockSize(16)
                 .setKvTotalBlocks(40_960)
                 .setMaxBatchTokens(8192)
-                .setMaxSequences(64)
                 .setMaxRunning(256)
                 .setLayers(LayerRange.newBuilder().setStart(10).setEnd(20).setTotal(20))
                 .addAllEosTokenIds(List.of(156_892, 156_895))
@@ -165,7 +164,8 @@ class ProtocolRoundTripTest {
                         .setKvBlockSize(16)
                         .setKvBlocks(4096)
                         .setHiddenDtype(HiddenDtype.HIDDEN_BFLOAT16)
-                        .setMaxBatchTokens(512))
+                        .setMaxBatchTokens(512)
+                        .setMaxSequences(64))
                 .build();
     }
 
