@@ -16,6 +16,7 @@ import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.ReferenceForward;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -165,6 +166,7 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
         volatile boolean ready;
         volatile boolean ended;
         volatile NextStage next;
+        final CompletableFuture<Void> prepared = new CompletableFuture<>(); // this stage holds the session's KV cache
         boolean hello; // touched only by the stream's serialized inbound calls
 
         Session(ServerCallStreamObserver<StageResponse> upstream) {
@@ -209,18 +211,21 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
             }
             // queued behind the previous session's steps, which see they are stale and do nothing
             compute.execute(() -> {
-                if (current.get() == this) {
-                    try {
-                        shard.startSession(h.getKvBlockSize(), h.getKvBlocks(), h.getMaxBatchTokens(), h.getMaxSequences());
-                    } catch (RuntimeException e) {
-                        // e.g. the GPU has less memory left than the KV cache of the head's blocks needs
-                        LOG.log(Level.WARNING, "stage " + layers() + " cannot hold the session's KV cache", e);
-                        end(Status.FAILED_PRECONDITION.withDescription("stage " + layers() + " refuses to join the chain: " + e.getMessage()));
-                    }
+                if (current.get() != this) {
+                    return;
+                }
+                try {
+                    shard.startSession(h.getKvBlockSize(), h.getKvBlocks(), h.getMaxBatchTokens(), h.getMaxSequences());
+                    prepared.complete(null);
+                } catch (RuntimeException e) {
+                    // e.g. the GPU has less memory left than the KV cache of the head's blocks needs
+                    LOG.log(Level.WARNING, "stage " + layers() + " cannot hold the session's KV cache", e);
+                    end(Status.FAILED_PRECONDITION.withDescription("stage " + layers() + " refuses to join the chain: " + e.getMessage()));
                 }
             });
             if (nextTarget == null) {
-                join(StageReady.newBuilder().setLayers(StageWire.range(layers())).setStages(1).build());
+                // ready once this stage holds the session's KV cache (never, when it could not)
+                prepared.thenRun(() -> join(StageReady.newBuilder().setLayers(StageWire.range(layers())).setStages(1).build()));
                 return;
             }
             nextChannel.resetConnectBackoff(); // the next stage may just have come back
@@ -234,6 +239,9 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
         }
 
         private void join(StageReady rest) {
+            if (ended) {
+                return;
+            }
             ready = true;
             write(StageResponse.newBuilder().setReady(rest).build());
             LOG.info("stage " + layers() + " joined a chain of " + rest.getStages() + " stage(s) from here (session " + id + ")");
@@ -281,10 +289,11 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
                         + ", not " + layers().end() + "-" + layers().total()));
                 return;
             }
-            join(StageReady.newBuilder()
+            // ready once the rest of the chain is and this stage holds the session's KV cache
+            prepared.thenRun(() -> join(StageReady.newBuilder()
                     .setLayers(io.ringserve.protocol.v1.LayerRange.newBuilder().setStart(layers().start()).setEnd(layers().total()).setTotal(layers().total()))
                     .setStages(rest.getStages() + 1)
-                    .build());
+                    .build()));
         }
 
         @Override

@@ -24,6 +24,7 @@ import io.ringserve.worker.engine.EngineObserver;
 import io.ringserve.worker.engine.EngineRequest;
 import io.ringserve.worker.engine.EngineSettings;
 import io.ringserve.worker.engine.ReferenceRunner;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.reference.Golden;
 import io.ringserve.worker.reference.ModelWeights;
 import io.ringserve.worker.reference.PagedKvCache;
@@ -334,6 +335,61 @@ class PipelineTest {
         try (TestChain chain = new TestChain("0-2,2-3", SMALL, small)) {
             String reason = chain.awaitBroken("refuse", Duration.ofSeconds(10));
             assertTrue(reason.contains("KV cache too small") && reason.contains("ringserve.worker.kv-cache-bytes"), reason);
+        }
+    }
+
+    /**
+     * A stage that cannot hold the session's KV cache (a GPU whose memory is taken) refuses the session with the reason,
+     * and answers it only once its KV cache is held: the head is never whole, so no request is admitted to fail later.
+     */
+    @Test
+    void aStageThatCannotHoldTheKvCacheRefusesBeforeTheChainIsWhole() throws Exception {
+        TestChain.Options full = new TestChain.Options();
+        full.awaitWhole = false;
+        full.stageShard = (i, shard) -> new ShardRunner() {
+            @Override
+            public io.ringserve.model.config.ModelConfig config() {
+                return shard.config();
+            }
+
+            @Override
+            public io.ringserve.worker.reference.LayerRange layers() {
+                return shard.layers();
+            }
+
+            @Override
+            public long kvBytesPerBlock(int blockSize) {
+                return shard.kvBytesPerBlock(blockSize);
+            }
+
+            @Override
+            public int maxKvBlocks(int blockSize) {
+                return shard.maxKvBlocks(blockSize);
+            }
+
+            @Override
+            public void allocateKv(int blockSize, int blocks) {
+                throw new IllegalArgumentException("the GPU has 0.12 GiB free for " + blocks + " KV blocks");
+            }
+
+            @Override
+            public Output run(List<io.ringserve.worker.engine.StepRunner.StepEntry> batch, float[] hidden) {
+                return shard.run(batch, hidden);
+            }
+
+            @Override
+            public boolean selfTest() {
+                return shard.selfTest();
+            }
+        };
+        for (String layout : List.of("0-2,2-3", "0-1,1-2,2-3")) {
+            try (TestChain chain = new TestChain(layout, SMALL, full)) {
+                String reason = chain.awaitBroken("refuse", Duration.ofSeconds(10));
+                assertTrue(reason.contains("refuses to join the chain: the GPU has 0.12 GiB free"), reason);
+                Thread.sleep(300); // further attempts are refused the same way
+                assertEquals(0, chain.head.stages(), layout + ": the chain was never whole");
+                assertFalse(chain.head.isWhole());
+            }
         }
     }
 

@@ -8,6 +8,7 @@ import io.ringserve.model.config.ModelConfig;
 import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineObserver;
 import io.ringserve.worker.engine.EngineSettings;
+import io.ringserve.worker.engine.ShardRunner;
 import io.ringserve.worker.reference.Golden;
 import io.ringserve.worker.reference.LayerRange;
 import io.ringserve.worker.reference.ModelWeights;
@@ -50,6 +51,8 @@ final class TestChain implements AutoCloseable {
         ServerInterceptor[] interceptors = new ServerInterceptor[8];
         PipelineRunner.Settings settings = new PipelineRunner.Settings(Duration.ofSeconds(10), 0, Duration.ofMillis(100));
         boolean awaitWhole = true;
+        /** Stage i's shard from its CPU reference shard (default: that shard), e.g. one that fails. */
+        java.util.function.BiFunction<Integer, ShardRunner, ShardRunner> stageShard = (i, shard) -> shard;
     }
 
     static List<LayerRange> layout(String text, int total) {
@@ -74,7 +77,7 @@ final class TestChain implements AutoCloseable {
         }
         // last to first: each stage needs the address of the next
         for (int i = n - 1; i >= 1; i--) {
-            StageService s = new StageService(forward(i), identity(i), options.stageKvBytes, i == n - 1 ? null : "localhost:" + ports.get(i + 1),
+            StageService s = new StageService(options.stageShard.apply(i, new ReferenceShard(forward(i))), identity(i), options.stageKvBytes, i == n - 1 ? null : "localhost:" + ports.get(i + 1),
                     options.settings.stageTimeout());
             stages.set(i, s);
             servers.set(i, serve(i, 0));
