@@ -46,8 +46,8 @@ import tools.jackson.databind.json.JsonMapper;
 
 /**
  * The worker's command line: {@code serve} (the default without arguments), {@code logits}, {@code generate},
- * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}, {@code stage} ({@link PipelineCli}), {@code kernel-table}. Usage errors exit 2; a file or model
- * that cannot be used exits 1 with one line naming it.
+ * {@code tokenize}, {@code detokenize}, {@code demo-model}, {@code bench}, {@code stage} ({@link PipelineCli}),
+ * {@code kernel-table}. Usage errors exit 2; a file or model that cannot be used exits 1 with one line naming it.
  */
 public final class Main {
     static final String USAGE = """

@@ -55,7 +55,8 @@ class PipelineCliTest {
         String model = MainTest.TINY.toString();
         try (StageProcess stage = new StageProcess("stage", "--model", model, "--layers", "1-3", "--port", "0", "--backend", "cpu")) {
             int port = stage.port();
-            assertTrue(stage.out.toString(StandardCharsets.UTF_8).contains("stage: layers 1-3 of 3 of " + model + ", on cpu"), stage.out.toString(StandardCharsets.UTF_8));
+            String said = stage.out.toString(StandardCharsets.UTF_8);
+            assertTrue(said.contains("stage: layers 1-3 of 3 of " + model + ", on cpu"), said);
             MainTest.Result r = MainTest.run("bench", "--model", model, "--layers", "0-1", "--next-stage", "localhost:" + port, "--batch", "1,3",
                     "--prompt-len", "8", "--gen-len", "6", "--repeats", "1", "--micro-batches", "1", "--backend", "cpu");
             assertEquals(0, r.exit(), r.err());

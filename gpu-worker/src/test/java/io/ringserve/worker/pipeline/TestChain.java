@@ -77,7 +77,8 @@ final class TestChain implements AutoCloseable {
         }
         // last to first: each stage needs the address of the next
         for (int i = n - 1; i >= 1; i--) {
-            StageService s = new StageService(options.stageShard.apply(i, new ReferenceShard(forward(i))), identity(i), options.stageKvBytes, i == n - 1 ? null : "localhost:" + ports.get(i + 1),
+            ShardRunner shard = options.stageShard.apply(i, new ReferenceShard(forward(i)));
+            StageService s = new StageService(shard, identity(i), options.stageKvBytes, i == n - 1 ? null : "localhost:" + ports.get(i + 1),
                     options.settings.stageTimeout());
             stages.set(i, s);
             servers.set(i, serve(i, 0));
