@@ -106,7 +106,17 @@ final class PipelineCli {
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write the synthetic checkpoint: " + e.getMessage(), e);
             }
-            LocalModel model = LocalModel.open(tmp.resolve("model"), range);
+            LocalModel model;
+            try {
+                model = LocalModel.open(tmp.resolve("model"), range);
+            } catch (RuntimeException e) {
+                try {
+                    SyntheticCheckpoint.deleteTree(tmp);
+                } catch (IOException ignored) {
+                    // a temporary folder left behind is harmless
+                }
+                throw e;
+            }
             return new Shards(config, range, identity, preset, "cpu", model.heldBytes(), () -> new ReferenceShard(model.forward()), null, () -> {
                 model.close();
                 SyntheticCheckpoint.deleteTree(tmp);
