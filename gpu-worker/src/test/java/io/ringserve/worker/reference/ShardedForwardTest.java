@@ -153,4 +153,48 @@ class ShardedForwardTest {
             assertTrue(e.getMessage().contains("layer range") || e.getMessage().contains("not a layer range"), e.getMessage());
         }
     }
+
+    /**
+     * With the hidden states rounded to bf16 between shards (stage-dtype bfloat16), the logits of every golden prompt
+     * stay within the model's tolerance (MODEL.md §11): their relative L2 error against the float64 reference is at
+     * most 1.5 times Hugging Face's own bf16 run's, for every cut of both fixtures.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("splits")
+    void bf16HiddenStatesBetweenShardsStayWithinTheModelsTolerance(Split split) {
+        ModelConfig config = ModelConfig.load(Golden.dir(split.fixture()));
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(Golden.dir(split.fixture()))) {
+            int total = config.numHiddenLayers();
+            List<ReferenceForward> shards = new ArrayList<>();
+            for (int i = 0; i + 1 < split.cuts().length; i++) {
+                shards.add(new ReferenceForward(ModelWeights.load(config, ckpt, new LayerRange(split.cuts()[i], split.cuts()[i + 1], total))));
+            }
+            for (Golden.Prompt p : Golden.prompts(split.fixture())) {
+                int t = p.inputIds().length;
+                float[] x = null; // (T, D)
+                float[][] logits = null;
+                for (ReferenceForward shard : shards) {
+                    int blocks = (t + 15) / 16;
+                    int[] table = new int[blocks];
+                    for (int b = 0; b < blocks; b++) {
+                        table[b] = b;
+                    }
+                    Chunk chunk = new Chunk(p.inputIds(), 0, new PagedKvCache(config, shard.layerRange(), 16, blocks).view(table), true);
+                    if (x == null) {
+                        x = shard.embed(List.of(chunk), null);
+                    } else {
+                        x = io.ringserve.worker.weights.Bf16.toFloat(io.ringserve.worker.weights.Bf16.fromFloat(x)); // the wire
+                    }
+                    shard.layers(x, List.of(chunk.span()), null);
+                    if (shard.layerRange().isLast()) {
+                        logits = shard.logits(x, List.of(chunk.span()));
+                    }
+                }
+                assertNotNull(logits);
+                double ours = Golden.relL2(logits[0], p.logits());
+                double hf = Golden.relL2(p.hfBf16Logits(), p.logits());
+                assertTrue(ours <= 1.5 * hf, split + "/" + p.name() + ": relative L2 " + ours + " > 1.5 x HF bf16's " + hf);
+            }
+        }
+    }
 }
