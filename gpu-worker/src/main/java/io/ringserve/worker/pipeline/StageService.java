@@ -52,6 +52,7 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
     private final ScheduledExecutorService timers;
     private final AtomicLong sessions = new AtomicLong();
     private final AtomicLong steps = new AtomicLong();
+    private final AtomicLong busyNanos = new AtomicLong();
     private final AtomicReference<Session> current = new AtomicReference<>();
 
     /** A stage on the CPU reference: {@link ReferenceShard} over {@code forward}. */
@@ -104,6 +105,11 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
     /** Micro-batches run since start. */
     public long steps() {
         return steps.get();
+    }
+
+    /** Nanoseconds spent running micro-batches since start (layers, encoding; the lm_head and sampling on the last stage). */
+    public long computeNanos() {
+        return busyNanos.get();
     }
 
     /** A one-token pass through this stage's layers on the calling thread, outside every session. */
@@ -267,13 +273,17 @@ public final class StageService extends PipelineStageGrpc.PipelineStageImplBase 
                 StageStep forward = step.toBuilder()
                         .setHidden(StageWire.encode(out.hidden(), tokens, step.getHidden().getHiddenSize(), step.getHidden().getDtype()))
                         .build();
-                computeNanos.put(step.getStepId(), System.nanoTime() - t0);
+                long busy = System.nanoTime() - t0;
+                busyNanos.addAndGet(busy);
+                computeNanos.put(step.getStepId(), busy);
                 next.send(forward);
             } else {
+                long busy = System.nanoTime() - t0;
+                busyNanos.addAndGet(busy);
                 write(StageResponse.newBuilder().setResult(StageResult.newBuilder()
                         .setStepId(step.getStepId())
                         .addAllSamples(out.samples())
-                        .addComputeNanos(System.nanoTime() - t0)).build());
+                        .addComputeNanos(busy)).build());
             }
         }
 

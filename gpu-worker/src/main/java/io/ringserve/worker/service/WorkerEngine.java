@@ -136,6 +136,7 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
             this.cuda = gpu;
             this.engine = null;
             this.pipeline = null;
+            metrics.bind(stage);
             return;
         }
         this.stage = null;

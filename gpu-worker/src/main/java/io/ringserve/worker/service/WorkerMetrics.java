@@ -1,6 +1,7 @@
 package io.ringserve.worker.service;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
@@ -9,6 +10,7 @@ import io.ringserve.worker.engine.Engine;
 import io.ringserve.worker.engine.EngineEvent;
 import io.ringserve.worker.engine.EngineObserver;
 import io.ringserve.worker.pipeline.PipelineRunner;
+import io.ringserve.worker.pipeline.StageService;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.Locale;
@@ -100,6 +102,18 @@ public final class WorkerMetrics implements EngineObserver {
         Gauge.builder("ringserve_pipeline_bubble_ratio", pipeline, p -> p.stats().bubble())
                 .description("Fraction of the stages' step time spent idle (pipeline fill and drain, hops), since start").tags(tags)
                 .strongReference(true).register(registry);
+    }
+
+    /** Registers the measurements of a pipeline stage after the head: in a session or not, micro-batches run, compute time. */
+    public void bind(StageService stage) {
+        Gauge.builder("ringserve_pipeline_stage_in_session", stage, s -> s.inSession() ? 1 : 0)
+                .description("1 while a head's session runs through this pipeline stage (the chain from here on is whole)").tags(tags)
+                .strongReference(true).register(registry);
+        FunctionCounter.builder("ringserve_pipeline_stage_micro_batches", stage, StageService::steps)
+                .description("Micro-batches this pipeline stage has run").tags(tags).register(registry);
+        FunctionCounter.builder("ringserve_pipeline_stage_compute_seconds", stage, s -> s.computeNanos() / 1e9)
+                .description("Time this pipeline stage spent running micro-batches (its layers, encoding, sampling on the last stage)").tags(tags)
+                .register(registry);
     }
 
     private void gauge(String name, String description, Engine engine, ToDoubleFunction<Engine> value) {

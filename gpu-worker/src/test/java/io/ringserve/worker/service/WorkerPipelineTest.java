@@ -44,11 +44,12 @@ class WorkerPipelineTest {
         final WorkerEngine worker;
         final WorkerGrpcServer server;
         final HealthStatusManager health = new HealthStatusManager();
+        final SimpleMeterRegistry registry = new SimpleMeterRegistry();
 
         Node(String layers, String next, int port) {
             WorkerProperties p = new WorkerProperties(Golden.dir("tiny-ring-a"), "tiny-pipe", WorkerProperties.Backend.CPU, port, DataSize.ofMegabytes(8),
                     16, 16, 64, 128, Duration.ofSeconds(5)).withStage(layers, next, Duration.ofSeconds(5));
-            worker = new WorkerEngine(p, health, event -> { }, new SimpleMeterRegistry());
+            worker = new WorkerEngine(p, health, event -> { }, registry);
             server = new WorkerGrpcServer(p, new WorkerGrpcService(worker), worker.stage(), health);
             server.start();
             worker.start();
@@ -132,6 +133,16 @@ class WorkerPipelineTest {
         List<GenerateEvent> events = generate(toHead, prompt, 20);
         assertArrayEquals(solo(head, prompt, 20), WorkerTestSupport.ids(events), "the chain generates what one worker does");
         assertTrue(WorkerTestSupport.terminal(events).hasFinished());
+
+        // each later stage counts what it ran: every micro-batch of the generation went through both
+        for (Node stage : List.of(middle, last)) {
+            assertEquals(1.0, stage.registry.get("ringserve_pipeline_stage_in_session").gauge().value());
+            double microBatches = stage.registry.get("ringserve_pipeline_stage_micro_batches").functionCounter().count();
+            assertTrue(microBatches >= 20, "a prefill and 19 decode steps at least: " + microBatches);
+            assertTrue(stage.registry.get("ringserve_pipeline_stage_compute_seconds").functionCounter().count() > 0);
+        }
+        assertEquals(middle.registry.get("ringserve_pipeline_stage_micro_batches").functionCounter().count(),
+                last.registry.get("ringserve_pipeline_stage_micro_batches").functionCounter().count());
 
         StatusRuntimeException refused = assertThrows(StatusRuntimeException.class, () -> generate(toMiddle, prompt, 3));
         assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
