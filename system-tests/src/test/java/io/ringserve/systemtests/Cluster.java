@@ -42,6 +42,7 @@ final class Cluster implements AutoCloseable {
             .connectTimeout(Duration.ofSeconds(2)).build();
     private final List<Worker> workers = new ArrayList<>();
     private final List<String> workerArgs;
+    private final List<List<String>> perWorkerArgs; // worker i's own arguments after the common ones; empty when none
     private final List<String> gatewayArgs;
     private final Map<String, CompletableFuture<OpenAiSdkSystemTest.Generated>> cli = new ConcurrentHashMap<>();
     private final int gatewayPort = Processes.freePort();
@@ -66,12 +67,13 @@ final class Cluster implements AutoCloseable {
         }
     }
 
-    private Cluster(String name, int workerCount, List<String> workerArgs, List<String> gatewayArgs) {
+    private Cluster(String name, int workerCount, List<String> workerArgs, List<List<String>> perWorkerArgs, List<String> gatewayArgs) {
         workerJar = Processes.requiredFile("ringserve.worker.jar", "package gpu-worker first (./mvnw package)");
         gatewayJar = Processes.requiredFile("ringserve.gateway.jar", "package api-service first (./mvnw package)");
         model = Processes.requiredFile("ringserve.tiny.model", "the tiny fixture model is part of the repository");
         processes = new Processes(Path.of(System.getProperty("ringserve.logs.dir", "target/system-test-logs")).resolve(name));
         this.workerArgs = List.copyOf(workerArgs);
+        this.perWorkerArgs = List.copyOf(perWorkerArgs);
         this.gatewayArgs = List.copyOf(gatewayArgs);
         for (int i = 0; i < workerCount; i++) {
             workers.add(new Worker(i));
@@ -80,7 +82,12 @@ final class Cluster implements AutoCloseable {
 
     /** Starts the workers and the gateway and waits until all are ready. */
     static Cluster start(String name, int workerCount, List<String> workerArgs, List<String> gatewayArgs) {
-        Cluster c = new Cluster(name, workerCount, workerArgs, gatewayArgs);
+        return start(name, workerCount, workerArgs, List.of(), gatewayArgs);
+    }
+
+    /** As {@link #start(String, int, List, List)}, worker i also getting {@code perWorkerArgs.get(i)} (when there is one). */
+    static Cluster start(String name, int workerCount, List<String> workerArgs, List<List<String>> perWorkerArgs, List<String> gatewayArgs) {
+        Cluster c = new Cluster(name, workerCount, workerArgs, perWorkerArgs, gatewayArgs);
         try {
             c.workers.forEach(c::launchWorker);
             c.startGateway();
@@ -119,6 +126,9 @@ final class Cluster implements AutoCloseable {
                 "--server.address=127.0.0.1", "--ringserve.worker.kv-cache-bytes=64MB",
                 "--ringserve.worker.drain-timeout=20s"));
         args.addAll(workerArgs);
+        if (w.index < perWorkerArgs.size()) {
+            args.addAll(perWorkerArgs.get(w.index));
+        }
         w.process = processes.startJar("worker-" + w.index + (w.starts == 0 ? "" : "-restart-" + w.starts),
                 Processes.WORKER_JVM_FLAGS, workerJar, args);
         w.starts++;
