@@ -275,9 +275,9 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         if (reservedTokens == 0) {
             return 0;
         }
-        long bytes = Activations.bytes(config, reservedTokens, reservedSeqs, maxBlocks);
+        long bytes = Activations.bytes(config, reservedTokens, reservedSeqs, maxBlocks, range.isLast());
         if (useGraphs) {
-            bytes += Activations.bytes(config, reservedSeqs, reservedSeqs, maxBlocks);
+            bytes += Activations.bytes(config, reservedSeqs, reservedSeqs, maxBlocks, range.isLast());
         }
         return bytes;
     }
@@ -319,7 +319,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             values[l] = device.alloc(perLayer);
         }
         if (useGraphs) {
-            graphs = new DecodeGraphs(stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks),
+            graphs = new DecodeGraphs(stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks, range.isLast()),
                     (a, in, rows) -> forward(a, in, rows, rows, true, null));
         }
     }
@@ -792,7 +792,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             if (act != null) {
                 act.close();
             }
-            act = new Activations(device, config, tCap, nCap, maxBlocks);
+            act = new Activations(device, config, tCap, nCap, maxBlocks, range.isLast());
         }
         return act;
     }
@@ -1133,7 +1133,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         final DeviceBuffer routerDone; // (1) uint32: the router's block counter, 0 between launches
         final DeviceBuffer expertAct;  // (T, K, Ie) fp32
         final DeviceBuffer expertOut;  // (T, K, D) fp32
-        final DeviceBuffer xLast;      // (N, D) fp32
+        final DeviceBuffer xLast;      // (N, D) fp32; this and the next three: 4-byte placeholders on a shard that is not last
         final DeviceBuffer hLast;      // (N, D) bf16
         final DeviceBuffer logits;     // (N, V) fp32
         final DeviceBuffer samplePartials; // (N, C) sampling partials, C = ceil(V / 2048): key uint64, raw max fp32, raw Σ exp fp32 (Sample)
@@ -1141,7 +1141,8 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         final DeviceBuffer sampledIds; // (N) int32, a slice of sampled
         final DeviceBuffer sampledLogprobs; // (N) fp32, a slice of sampled
 
-        Activations(CudaDevice device, ModelConfig c, int tokens, int seqs, int maxBlocks) {
+        /** @param head whether the step ends in the final norm, lm_head and sampling (the last shard): else their buffers are left out */
+        Activations(CudaDevice device, ModelConfig c, int tokens, int seqs, int maxBlocks, boolean head) {
             this.tokens = tokens;
             this.seqs = seqs;
             long t = tokens;
@@ -1173,10 +1174,11 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             routerDone.fill((byte) 0);
             expertAct = alloc(device, 4 * t * k * Math.max(1, c.moeIntermediateSize()));
             expertOut = alloc(device, 4 * t * k * d);
-            xLast = alloc(device, 4 * n * d);
-            hLast = alloc(device, 2 * n * d);
-            logits = alloc(device, 4 * n * c.vocabSize());
-            samplePartials = alloc(device, Sample.workspaceBytes(seqs, c.vocabSize()));
+            long h = head ? 1 : 0; // a shard that is not last computes no logits: its head buffers are placeholders
+            xLast = alloc(device, h * 4 * n * d);
+            hLast = alloc(device, h * 2 * n * d);
+            logits = alloc(device, h * 4 * n * c.vocabSize());
+            samplePartials = alloc(device, h * Sample.workspaceBytes(seqs, c.vocabSize()));
             sampled = alloc(device, 8 * n);
             sampledIds = sampled.slice(0, 4 * n);
             sampledLogprobs = sampled.slice(4 * n, 4 * n);
@@ -1189,11 +1191,11 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         }
 
         /** Device bytes of the buffers for {@code tokens} rows over {@code seqs} sequences: what the constructor allocates. */
-        static long bytes(ModelConfig c, int tokens, int seqs, int maxBlocks) {
+        static long bytes(ModelConfig c, int tokens, int seqs, int maxBlocks, boolean head) {
             CudaDevice sizes = CudaDevice.driverless((k, gx, gy, gz, bx, by, bz, shared, args) -> {
                 throw new IllegalStateException("no kernel runs while buffers are sized");
             });
-            try (Activations a = new Activations(sizes, c, tokens, seqs, maxBlocks)) {
+            try (Activations a = new Activations(sizes, c, tokens, seqs, maxBlocks, head)) {
                 long total = 0;
                 for (DeviceBuffer b : a.all) {
                     total += b.bytes();
