@@ -68,6 +68,10 @@ public final class Engine implements AutoCloseable {
     // engine-thread state
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    /** Steps submitted and not yet applied, oldest first (only with a runner that takes several at once). */
+    private final Deque<InFlight> inFlight = new ArrayDeque<>();
+    /** The sequences of the steps in flight: not scheduled again, not preempted until their step is applied. */
+    private final Set<Sequence> busy = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
 
     private final Thread thread;
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -269,7 +273,7 @@ public final class Engine implements AutoCloseable {
             while (!closing) {
                 try {
                     admitArrivals();
-                    if (running.isEmpty() && waiting.isEmpty()) {
+                    if (running.isEmpty() && waiting.isEmpty() && inFlight.isEmpty()) {
                         synchronized (wake) {
                             if (inbox.isEmpty() && !closing) {
                                 wake.wait(100);
@@ -277,7 +281,11 @@ public final class Engine implements AutoCloseable {
                         }
                         continue;
                     }
-                    step();
+                    if (runner.inFlight() > 1) {
+                        pipelinedStep();
+                    } else {
+                        step();
+                    }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     break;
@@ -287,6 +295,8 @@ public final class Engine implements AutoCloseable {
                     for (Sequence s : List.copyOf(running)) {
                         fail(s, ErrorCode.INTERNAL, "internal error: " + e);
                     }
+                    inFlight.clear();
+                    busy.clear();
                 }
             }
         } catch (Throwable t) {
@@ -315,6 +325,85 @@ public final class Engine implements AutoCloseable {
     /** One scheduling round and one forward pass. */
     private void step() {
         long t0 = System.nanoTime();
+        Planned p = plan(t0, Integer.MAX_VALUE);
+        if (p == null) {
+            return;
+        }
+        Sampled[] sampled;
+        try {
+            sampled = runner.step(p.entries());
+        } catch (StepRunner.UnavailableException e) {
+            failEverything(e);
+            return;
+        } catch (RuntimeException e) {
+            failBatch(p, e);
+            return;
+        }
+        apply(p, sampled);
+    }
+
+    /**
+     * With a runner that takes several steps at once ({@link StepRunner#inFlight()}: a pipeline head with lanes): fills
+     * the runner with steps of disjoint sequences, each taking about its share of the active sequences, then waits for
+     * the oldest and applies it. While one step is in the chain's later stages the next runs on the earlier ones.
+     */
+    private void pipelinedStep() throws InterruptedException {
+        int lanes = runner.inFlight();
+        while (inFlight.size() < lanes) {
+            int active = running.size() + waiting.size();
+            Planned p = plan(System.nanoTime(), Math.max(1, (active + lanes - 1) / lanes));
+            if (p == null) {
+                break;
+            }
+            java.util.concurrent.CompletableFuture<Sampled[]> result;
+            try {
+                result = runner.submit(p.entries());
+            } catch (StepRunner.UnavailableException e) {
+                failEverything(e);
+                return;
+            } catch (RuntimeException e) {
+                failBatch(p, e);
+                continue;
+            }
+            busy.addAll(p.batch());
+            inFlight.addLast(new InFlight(p, result));
+        }
+        InFlight oldest = inFlight.pollFirst();
+        if (oldest == null) {
+            return;
+        }
+        Sampled[] sampled;
+        try {
+            sampled = oldest.result().get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            busy.removeAll(oldest.plan().batch());
+            if (e.getCause() instanceof StepRunner.UnavailableException u) {
+                failEverything(u);
+            } else {
+                failBatch(oldest.plan(), e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause()));
+            }
+            return;
+        }
+        busy.removeAll(oldest.plan().batch());
+        apply(oldest.plan(), sampled);
+    }
+
+    /** A step the scheduler chose: its sequences, how many tokens each, the runner's entries, and what it counts. */
+    private record Planned(long t0, List<Sequence> batch, List<Integer> counts, List<StepEntry> entries, int tokens, int promptTokens) {
+    }
+
+    /** A step submitted to a runner with several in flight, and its result to come. */
+    private record InFlight(Planned plan, java.util.concurrent.CompletableFuture<Sampled[]> result) {
+    }
+
+    /**
+     * The scheduling round: drops cancelled and expired requests, then takes decode tokens (one each), then running
+     * prefills, both oldest first, then waiting requests, within the step's token budget and at most {@code maxSeqs}
+     * sequences, none of them in a step still in flight.
+     *
+     * @return the step, or null when nothing can run now
+     */
+    private Planned plan(long t0, int maxSeqs) {
         dropCancelledAndExpired(t0);
 
         int budget = settings.maxBatchTokens();
@@ -324,11 +413,11 @@ public final class Engine implements AutoCloseable {
         List<Sequence> order = new ArrayList<>(running);
         order.sort(Comparator.comparing((Sequence s) -> s.pending() > 1).thenComparingLong(s -> s.arrival));
         for (Sequence s : order) {
-            if (budget == 0) {
+            if (budget == 0 || batch.size() >= maxSeqs) {
                 break;
             }
-            if (!running.contains(s)) {
-                continue; // preempted below for an older sequence
+            if (!running.contains(s) || busy.contains(s)) {
+                continue; // preempted below for an older sequence, or in a step still in flight
             }
             int n = Math.min(s.pending(), budget);
             if (!reserve(s, n, batch)) {
@@ -338,7 +427,7 @@ public final class Engine implements AutoCloseable {
             counts.add(n);
             budget -= n;
         }
-        while (budget > 0 && running.size() < settings.maxRunning() && !waiting.isEmpty()) {
+        while (budget > 0 && batch.size() < maxSeqs && running.size() < settings.maxRunning() && !waiting.isEmpty()) {
             Sequence s = waiting.peekFirst();
             int n = Math.min(s.pending(), budget);
             if (!s.blocks.ensureCapacity(s.computed + n)) {
@@ -356,7 +445,7 @@ public final class Engine implements AutoCloseable {
         }
         publishLoad();
         if (batch.isEmpty()) {
-            return;
+            return null;
         }
 
         List<StepEntry> entries = new ArrayList<>(batch.size());
@@ -371,33 +460,43 @@ public final class Engine implements AutoCloseable {
             tokens += n;
             promptTokens += Math.max(0, Math.min(s.promptLength, s.computed + n) - s.computed);
         }
-        Sampled[] sampled;
-        try {
-            sampled = runner.step(entries);
-        } catch (StepRunner.UnavailableException e) {
-            // the runner's state for every sequence is gone (a pipeline stage was lost): nothing in flight can go on here
-            LOG.warning("the runner is unavailable, failing " + running.size() + " running and " + waiting.size() + " waiting requests: "
-                    + e.getMessage());
-            for (Sequence s : List.copyOf(running)) {
-                fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
-            }
-            for (Sequence s : List.copyOf(waiting)) {
-                fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
-            }
-            publishLoad();
-            return;
-        } catch (RuntimeException e) {
-            LOG.log(Level.SEVERE, "forward pass failed for a batch of " + batch.size(), e);
-            for (Sequence s : batch) {
+        return new Planned(t0, batch, counts, entries, tokens, promptTokens);
+    }
+
+    /** The runner's state for every sequence is gone (a pipeline stage was lost): nothing in flight can go on here. */
+    private void failEverything(StepRunner.UnavailableException e) {
+        LOG.warning("the runner is unavailable, failing " + running.size() + " running and " + waiting.size() + " waiting requests: "
+                + e.getMessage());
+        for (Sequence s : List.copyOf(running)) {
+            fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
+        }
+        for (Sequence s : List.copyOf(waiting)) {
+            fail(s, ErrorCode.UNAVAILABLE, e.getMessage());
+        }
+        inFlight.clear(); // their sequences failed above; their results, if any come, are not waited for
+        busy.clear();
+        publishLoad();
+    }
+
+    private void failBatch(Planned p, RuntimeException e) {
+        LOG.log(Level.SEVERE, "forward pass failed for a batch of " + p.batch().size(), e);
+        for (Sequence s : p.batch()) {
+            if (!s.done) {
                 fail(s, ErrorCode.INTERNAL, "forward pass failed: " + e.getMessage());
             }
-            publishLoad();
-            return;
         }
+        publishLoad();
+    }
+
+    /** A step's results: the sequences advance (those that ended while it was in flight are left as they are). */
+    private void apply(Planned p, Sampled[] sampled) {
         int generated = 0;
-        for (int i = 0; i < batch.size(); i++) {
-            Sequence s = batch.get(i);
-            s.computed += counts.get(i);
+        for (int i = 0; i < p.batch().size(); i++) {
+            Sequence s = p.batch().get(i);
+            if (s.done) {
+                continue; // cancelled or expired while its step was in flight
+            }
+            s.computed += p.counts().get(i);
             if (s.computed < s.length) {
                 continue; // still prefilling
             }
@@ -411,20 +510,20 @@ public final class Engine implements AutoCloseable {
             }
         }
         steps++;
-        observer.tokens(promptTokens, generated);
-        observer.step(batch.size(), tokens, Duration.ofNanos(System.nanoTime() - t0));
+        observer.tokens(p.promptTokens(), generated);
+        observer.step(p.batch().size(), p.tokens(), Duration.ofNanos(System.nanoTime() - p.t0()));
         publishLoad();
     }
 
     /**
      * Makes room for n more positions of s, preempting the newest other running sequences not yet in
-     * this step's batch; if s itself is the newest, s is preempted.
+     * this step's batch nor in a step still in flight; if s itself is the newest, s is preempted.
      */
     private boolean reserve(Sequence s, int n, List<Sequence> batch) {
         while (!s.blocks.ensureCapacity(s.computed + n)) {
             Sequence victim = null;
             for (Sequence r : running) {
-                if (!batch.contains(r) && (victim == null || r.arrival > victim.arrival)) {
+                if (!batch.contains(r) && !busy.contains(r) && (victim == null || r.arrival > victim.arrival)) {
                     victim = r;
                 }
             }

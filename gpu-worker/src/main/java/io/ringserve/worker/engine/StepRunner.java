@@ -69,6 +69,25 @@ public interface StepRunner extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Steps this runner can have in flight at once: 1 (the default) means {@link #step} runs a step to its end and the
+     * engine waits for each. A pipeline head with several lanes answers more: the engine then {@link #submit}s steps of
+     * disjoint sequences while earlier ones are still in the chain, so the stages work on different steps at once.
+     */
+    default int inFlight() {
+        return 1;
+    }
+
+    /**
+     * Starts a step and returns once this runner can take the next one (a pipeline head: once its own layers ran and
+     * the step is on its way down the chain); the future completes with what {@link #step} would return, or with
+     * {@link UnavailableException} when the runner lost its state. Steps complete in the order they were submitted.
+     * Only called while {@link #inFlight()} is more than 1.
+     */
+    default java.util.concurrent.CompletableFuture<Sampled[]> submit(List<StepEntry> batch) {
+        return java.util.concurrent.CompletableFuture.completedFuture(step(batch));
+    }
+
     /** One tiny forward outside the engine's state proving the weights and kernels compute finite logits. */
     boolean selfTest();
 
