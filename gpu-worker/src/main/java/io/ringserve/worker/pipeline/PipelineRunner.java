@@ -23,7 +23,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -62,9 +62,14 @@ public final class PipelineRunner implements StepRunner {
      * @param reconnectDelay pause between attempts to (re)join the chain
      * @param hiddenDtype    how the steps' hidden states travel: float32 (exact) or bfloat16 (half the bytes; each stage's
      *                       input rounded to bf16)
+     * @param lanes          engine steps in the chain at once, of disjoint sequences (1: one at a time; the stages then
+     *                       take turns within a step only, through micro-batches)
      */
-    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype) {
+    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype, int lanes) {
         public Settings {
+            if (lanes < 1) {
+                throw new IllegalArgumentException("lanes (" + lanes + ") must be >= 1 (1: one step at a time)");
+            }
             if (hiddenDtype != HiddenDtype.HIDDEN_FLOAT32 && hiddenDtype != HiddenDtype.HIDDEN_BFLOAT16) {
                 throw new IllegalArgumentException("hidden dtype " + hiddenDtype + " is not an encoding (float32 or bfloat16)");
             }
@@ -79,9 +84,14 @@ public final class PipelineRunner implements StepRunner {
             }
         }
 
+        /** One step at a time. */
+        public Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype) {
+            this(stageTimeout, microBatches, reconnectDelay, hiddenDtype, 1);
+        }
+
         /** Hidden states sent as float32: a chain computes bit for bit what one worker of the same backend computes. */
         public Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay) {
-            this(stageTimeout, microBatches, reconnectDelay, HiddenDtype.HIDDEN_FLOAT32);
+            this(stageTimeout, microBatches, reconnectDelay, HiddenDtype.HIDDEN_FLOAT32, 1);
         }
 
         public static Settings defaults() {
@@ -126,7 +136,9 @@ public final class PipelineRunner implements StepRunner {
     private final List<Long> pendingReleases = new ArrayList<>();
     private long nextStepId;
 
-    // measurements, written on the engine thread
+    // measurements (engine thread and gRPC threads, under the runner's lock)
+    private int open;          // steps in the chain now
+    private long openSince;    // when the chain last went from no step to one
     private long statSteps;
     private long statMicroBatches;
     private long statWall;
@@ -248,7 +260,8 @@ public final class PipelineRunner implements StepRunner {
     private final class Link implements NextStage.Listener {
         final long session = sessions.incrementAndGet();
         final CompletableFuture<StageReady> ready = new CompletableFuture<>();
-        final LinkedBlockingQueue<Object> results = new LinkedBlockingQueue<>(); // StageResult, or the Status that ended the session
+        /** Micro-batches sent and not answered, by step id: completed by the chain's answer, failed when the session ends. */
+        final Map<Long, CompletableFuture<StageResult>> waiting = new ConcurrentHashMap<>();
         volatile NextStage next;
         volatile String lossReason;
         volatile boolean ended;
@@ -260,15 +273,28 @@ public final class PipelineRunner implements StepRunner {
 
         @Override
         public void result(StageResult result) {
-            results.add(result);
+            CompletableFuture<StageResult> f = waiting.remove(result.getStepId());
+            if (f == null) {
+                lose("protocol error: the chain answered step " + result.getStepId() + ", which is not waiting for an answer");
+                return;
+            }
+            f.complete(result);
         }
 
         @Override
         public void closed(Status status) {
             ended = true;
             // the chain is marked broken before a waiting step hears of it: nothing new is accepted meanwhile
-            chainLost(this, lossReason != null ? lossReason : describe(status));
-            results.add(status);
+            String reason = lossReason != null ? lossReason : describe(status);
+            chainLost(this, reason);
+            // every step still in the chain failed with it
+            UnavailableException lost = new UnavailableException("the pipeline broke during a step: " + reason);
+            for (Long id : List.copyOf(waiting.keySet())) {
+                CompletableFuture<StageResult> f = waiting.remove(id);
+                if (f != null) {
+                    f.completeExceptionally(lost);
+                }
+            }
             ready.completeExceptionally(status.asException());
         }
 
@@ -379,7 +405,38 @@ public final class PipelineRunner implements StepRunner {
     // ---- steps -------------------------------------------------------------------------------------
 
     @Override
+    public int inFlight() {
+        return settings.lanes();
+    }
+
+    /** Runs one step to its end: {@link #submit}, then waits for the chain's answers. */
+    @Override
     public Sampled[] step(List<StepEntry> batch) {
+        CompletableFuture<Sampled[]> result = submit(batch);
+        try {
+            return result.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            Link l = link;
+            if (l != null) {
+                l.lose("the head was interrupted while waiting for the chain");
+            }
+            throw new UnavailableException("the head was interrupted while waiting for the chain");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    /**
+     * Runs the head's layers on each micro-batch of the step and sends it down the chain; returns once all are sent. The
+     * future completes with the sampled tokens once the chain answered every micro-batch, or fails with
+     * {@link UnavailableException} when the chain broke or an answer took longer than the stage timeout.
+     */
+    @Override
+    public CompletableFuture<Sampled[]> submit(List<StepEntry> batch) {
         if (!allocated) {
             throw new IllegalStateException("allocateKv was not called");
         }
@@ -403,10 +460,10 @@ public final class PipelineRunner implements StepRunner {
         int parts = Math.min(batch.size(), settings.microBatches() > 0 ? settings.microBatches() : stages);
         int[] bounds = split(batch, parts);
         long t0 = System.nanoTime();
+        opened(t0);
         long headBusy = 0;
-        long firstStep = nextStepId;
         int hidden = config.hiddenSize();
-        int sent = 0;
+        List<CompletableFuture<StageResult>> answers = new ArrayList<>(bounds.length - 1);
         try {
             for (int g = 0; g + 1 < bounds.length; g++) {
                 long c0 = System.nanoTime();
@@ -416,52 +473,60 @@ public final class PipelineRunner implements StepRunner {
                     case ShardRunner.Hidden h -> h.x();
                     case ShardRunner.Samples s -> throw new IllegalStateException("the head's layers " + layers + " sampled: it holds the last layer");
                 };
-                StageStep.Builder msg = StageStep.newBuilder().setStepId(nextStepId++);
+                long stepId = nextStepId++;
+                StageStep.Builder msg = StageStep.newBuilder().setStepId(stepId);
                 if (g == 0) {
                     msg.addAllReleased(pendingReleases);
                     pendingReleases.clear();
                 }
-                for (int i = bounds[g]; i < bounds[g + 1]; i++) {
-                    msg.addEntries(entry(batch.get(i)));
+                for (StepEntry e : part) {
+                    msg.addEntries(entry(e));
                 }
                 msg.setHidden(StageWire.encode(x, tokens, hidden, dtype));
                 headBusy += System.nanoTime() - c0;
+                CompletableFuture<StageResult> answer = new CompletableFuture<>();
+                l.waiting.put(stepId, answer);
+                answers.add(answer);
                 l.next.send(msg.build());
-                sent++;
+                if (l.ended) { // the session ended before the step was registered: its end failed nothing of this
+                    answer.completeExceptionally(new UnavailableException("the pipeline broke during a step: "
+                            + (l.lossReason != null ? l.lossReason : "the stream to the next stage (" + target + ") ended")));
+                }
             }
         } catch (RuntimeException e) {
-            // the stages are running the micro-batches already sent: take their answers so the next step starts clean
-            discard(l, sent, System.nanoTime() + settings.stageTimeout().toNanos());
+            // the micro-batches already sent are answered into futures nobody waits for
+            closed(System.nanoTime());
             throw e;
         }
+        long head = headBusy;
+        CompletableFuture<?>[] all = answers.toArray(new CompletableFuture<?>[0]);
+        return CompletableFuture.allOf(all)
+                .orTimeout(settings.stageTimeout().toNanos(), TimeUnit.NANOSECONDS)
+                .handle((ok, failure) -> {
+                    closed(System.nanoTime());
+                    if (failure != null) {
+                        Throwable cause = failure instanceof java.util.concurrent.CompletionException ? failure.getCause() : failure;
+                        if (cause instanceof TimeoutException) {
+                            String reason = "the pipeline stalled: no answer to a step within " + settings.stageTimeout() + " (stage-timeout)";
+                            l.lose(reason);
+                            throw new UnavailableException(reason);
+                        }
+                        if (cause instanceof RuntimeException r) {
+                            throw r;
+                        }
+                        throw new UnavailableException("the pipeline broke during a step: " + cause);
+                    }
+                    return collect(l, batch, bounds, answers, head);
+                });
+    }
 
+    /** The sampled tokens of a step's answers, in entry order; adds the stages' compute times to the statistics. */
+    private Sampled[] collect(Link l, List<StepEntry> batch, int[] bounds, List<CompletableFuture<StageResult>> answers, long headBusy) {
         Sampled[] out = new Sampled[batch.size()];
         long[] busy = new long[Math.max(1, stages)];
         busy[0] = headBusy;
-        long deadline = System.nanoTime() + settings.stageTimeout().toNanos();
         for (int g = 0; g + 1 < bounds.length; g++) {
-            Object answer;
-            try {
-                answer = l.results.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                l.lose("the head was interrupted while waiting for the chain");
-                throw new UnavailableException("the head was interrupted while waiting for the chain");
-            }
-            if (answer == null) {
-                String reason = "the pipeline stalled: no answer to a step within " + settings.stageTimeout() + " (stage-timeout)";
-                l.lose(reason);
-                throw new UnavailableException(reason);
-            }
-            if (answer instanceof Status s) {
-                throw new UnavailableException("the pipeline broke during a step: " + (l.lossReason != null ? l.lossReason : describe(s)));
-            }
-            StageResult r = (StageResult) answer;
-            if (r.getStepId() != firstStep + g) {
-                String reason = "protocol error: the chain answered step " + r.getStepId() + ", expected " + (firstStep + g);
-                l.lose(reason);
-                throw new UnavailableException(reason);
-            }
+            StageResult r = answers.get(g).join();
             int k = 0;
             for (int i = bounds[g]; i < bounds[g + 1]; i++) {
                 Sampling s = batch.get(i).sampling();
@@ -482,27 +547,8 @@ public final class PipelineRunner implements StepRunner {
                 }
             }
         }
-        record(bounds.length - 1, System.nanoTime() - t0, busy);
+        record(bounds.length - 1, busy);
         return out;
-    }
-
-    /** Waits for and drops {@code count} answers; a chain that does not give them in time is lost. */
-    private static void discard(Link l, int count, long deadline) {
-        for (int i = 0; i < count; i++) {
-            Object answer;
-            try {
-                answer = l.results.poll(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                answer = null;
-            }
-            if (!(answer instanceof StageResult)) {
-                if (answer == null) {
-                    l.lose("the pipeline stalled: no answer to a step within the stage-timeout");
-                }
-                return;
-            }
-        }
     }
 
     /** The plan of one entry: table changes since what the stages hold, sampling state the last stage lacks. */
@@ -575,13 +621,26 @@ public final class PipelineRunner implements StepRunner {
         }
     }
 
-    private synchronized void record(int microBatches, long wall, long[] busy) {
+    /** A step entered the chain at {@code now}: the wall clock runs while any step is in it. */
+    private synchronized void opened(long now) {
+        if (open++ == 0) {
+            openSince = now;
+        }
+    }
+
+    /** A step left the chain (answered, failed or abandoned) at {@code now}. */
+    private synchronized void closed(long now) {
+        if (--open == 0) {
+            statWall += now - openSince;
+        }
+    }
+
+    private synchronized void record(int microBatches, long[] busy) {
         if (statBusy.length < busy.length) {
             statBusy = java.util.Arrays.copyOf(statBusy, busy.length);
         }
         statSteps++;
         statMicroBatches += microBatches;
-        statWall += wall;
         for (int k = 0; k < busy.length; k++) {
             statBusy[k] += busy[k];
         }
