@@ -60,6 +60,7 @@ class HelmPipelineTest {
         assertThat((String) at(config, "ringserve.worker.stage-timeout")).isEqualTo("30s");
         assertThat((Object) at(config, "ringserve.worker.micro-batches")).isEqualTo(0);
         assertThat((Object) at(config, "ringserve.worker.stage-dtype")).isEqualTo("auto");
+        assertThat((Object) at(config, "ringserve.worker.steps-in-flight")).isEqualTo(1);
         assertThat((Object) at(config, "ringserve.worker.layers")).as("set per pod from its ordinal").isNull();
 
         Map<String, Object> policy = m.get("NetworkPolicy", "rs-ring-serve-worker");
@@ -96,12 +97,13 @@ class HelmPipelineTest {
     void explicitRangesAndSettings() {
         Manifests m = Charts.template(Map.of("worker.pipeline.stages", 2, "worker.pipeline.layers[0]", "0-12", "worker.pipeline.layers[1]", "12-20",
                 "worker.pipeline.stageTimeoutSeconds", 10, "worker.pipeline.microBatches", 1,
-                "worker.pipeline.stageDtype", "float32"));
+                "worker.pipeline.stageDtype", "float32", "worker.pipeline.stepsInFlight", 2));
         assertThat(env(container(m.get("StatefulSet", GROUP0), "worker"), "RING_SERVE_PIPELINE_LAYERS")).isEqualTo("0-12 12-20");
         Map<String, Object> config = Manifests.applicationYml(m.get("ConfigMap", "rs-ring-serve-worker"));
         assertThat((String) at(config, "ringserve.worker.stage-timeout")).isEqualTo("10s");
         assertThat((Object) at(config, "ringserve.worker.micro-batches")).isEqualTo(1);
         assertThat((Object) at(config, "ringserve.worker.stage-dtype")).isEqualTo("float32");
+        assertThat((Object) at(config, "ringserve.worker.steps-in-flight")).isEqualTo(2);
     }
 
     @Test

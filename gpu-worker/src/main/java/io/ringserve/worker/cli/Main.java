@@ -68,7 +68,8 @@ public final class Main {
                          fraction of the memory roofline (--prompt-tokens/--decode-tokens/--concurrency: older names)
                          --profile (GPU only): then per batch size a per-kernel table of eager decode steps (CUDA
                          events: us, bytes, GB/s, % of the copy bandwidth) against the timed runs' step time
-                         --layers 0-A --next-stage HOST:PORT [--micro-batches M] [--stage-dtype auto|float32|bfloat16]:
+                         --layers 0-A --next-stage HOST:PORT [--micro-batches M] [--stage-dtype auto|float32|bfloat16]
+                         [--steps-in-flight N]:
                          the same over a pipeline head holding layers 0-A, the chain continuing at HOST:PORT; per
                          batch size also each stage's compute per step and the time between stages
               stage      (--model DIR | --preset NAME [--dummy-weights]) --layers A-B --port N [--next-stage HOST:PORT]
@@ -152,7 +153,8 @@ public final class Main {
             case "demo-model" -> Set.of("out", "seed");
             case "kernel-table" -> Set.of("csv", "copy-gbps");
             case "bench" -> Set.of("model", "preset", "dummy-weights", "batch", "prompt-len", "gen-len", "repeats", "json", "prompt-tokens",
-                    "decode-tokens", "backend", "concurrency", "profile", "layers", "next-stage", "micro-batches", "stage-dtype");
+                    "decode-tokens", "backend", "concurrency", "profile", "layers", "next-stage", "micro-batches", "stage-dtype",
+                    "steps-in-flight");
             case "stage" -> Set.of("model", "preset", "dummy-weights", "layers", "port", "next-stage", "kv-cache-bytes", "backend");
             default -> throw new UsageException("unknown command '" + command + "'");
         };
@@ -303,7 +305,7 @@ public final class Main {
             new PipelineCli(out, err).bench(o, backend, batches, promptLen, genLen, repeats, json);
             return;
         }
-        for (String pipelineOnly : List.of("next-stage", "micro-batches", "stage-dtype")) {
+        for (String pipelineOnly : List.of("next-stage", "micro-batches", "stage-dtype", "steps-in-flight")) {
             if (o.has(pipelineOnly)) {
                 throw new UsageException("--" + pipelineOnly + " belongs to a bench over a pipeline head: give --layers 0-A too");
             }

@@ -243,6 +243,10 @@ final class PipelineCli {
         if (microBatches < 0) {
             throw new UsageException("--micro-batches must be >= 0 (0: one per stage)");
         }
+        int stepsInFlight = o.intValue("steps-in-flight", 1);
+        if (stepsInFlight < 1) {
+            throw new UsageException("--steps-in-flight must be >= 1 (1: one engine step in the chain at a time)");
+        }
         boolean gpu = backend.backend() == BackendSelector.Backend.CUDA;
         HiddenDtype dtype = switch (o.get("stage-dtype", "auto")) {
             case "auto" -> gpu ? HiddenDtype.HIDDEN_BFLOAT16 : HiddenDtype.HIDDEN_FLOAT32;
@@ -257,11 +261,12 @@ final class PipelineCli {
             }
             ModelConfig c = shards.config();
             out.printf(Locale.ROOT, "model: %s (hidden %d, %d layers, %d experts top-%d, vocab %d, %.1fM params); pipeline head: layers %s on %s,"
-                            + " next stage %s; hidden states %s, micro-batches %s%n", shards.name(), c.hiddenSize(), c.numHiddenLayers(), c.numExperts(),
+                            + " next stage %s; hidden states %s, micro-batches %s, steps in flight %d%n", shards.name(), c.hiddenSize(), c.numHiddenLayers(), c.numExperts(),
                     c.numExpertsPerTok(), c.vocabSize(), c.parameterCount() / 1e6, range, shards.device(), next,
-                    dtype == HiddenDtype.HIDDEN_FLOAT32 ? "float32" : "bfloat16", microBatches == 0 ? "one per stage" : String.valueOf(microBatches));
+                    dtype == HiddenDtype.HIDDEN_FLOAT32 ? "float32" : "bfloat16", microBatches == 0 ? "one per stage" : String.valueOf(microBatches),
+                    stepsInFlight);
             out.printf("%d-token prompts, %d generated tokens per request%n", promptLen, genLen);
-            PipelineRunner.Settings settings = new PipelineRunner.Settings(STAGE_TIMEOUT, microBatches, Duration.ofMillis(200), dtype);
+            PipelineRunner.Settings settings = new PipelineRunner.Settings(STAGE_TIMEOUT, microBatches, Duration.ofMillis(200), dtype, stepsInFlight);
             List<EngineBench.Result> results = new ArrayList<>();
             for (int batch : batches) {
                 List<PipelineRunner> heads = new ArrayList<>();
@@ -304,9 +309,10 @@ final class PipelineCli {
         }
         double rest = (total.wallNanos() - busySum) / 1e3 / total.steps();
         int hops = Math.max(1, total.stages() - 1);
-        String between = total.microBatches() == total.steps()
+        boolean overlap = total.microBatches() != total.steps() || heads.stream().anyMatch(h -> h.mostStepsInFlight() > 1);
+        String between = !overlap
                 ? String.format(Locale.ROOT, " + %.0f us between stages (%.0f us per hop, there and back)", rest, rest / hops)
-                : " (the stages overlap micro-batches; --micro-batches 1 gives the per-hop cost)";
+                : " (the stages overlap micro-batches or steps; --micro-batches 1 --steps-in-flight 1 give the per-hop cost)";
         return String.format(Locale.ROOT, "pipeline: %d stages, %.2f micro-batches/step; per step %.0f us = %s us computing%s; bubble %.1f%%",
                 total.stages(), (double) total.microBatches() / total.steps(), wall, stages, between, 100 * total.bubble());
     }

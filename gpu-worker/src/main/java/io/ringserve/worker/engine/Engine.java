@@ -343,15 +343,15 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * With a runner that takes several steps at once ({@link StepRunner#inFlight()}: a pipeline head with lanes): fills
+     * With a runner that takes several steps at once ({@link StepRunner#inFlight()}: a pipeline head with steps-in-flight above 1): fills
      * the runner with steps of disjoint sequences, each taking about its share of the active sequences, then waits for
      * the oldest and applies it. While one step is in the chain's later stages the next runs on the earlier ones.
      */
     private void pipelinedStep() throws InterruptedException {
-        int lanes = runner.inFlight();
-        while (inFlight.size() < lanes) {
+        int slots = runner.inFlight();
+        while (inFlight.size() < slots) {
             int active = running.size() + waiting.size();
-            Planned p = plan(System.nanoTime(), Math.max(1, (active + lanes - 1) / lanes));
+            Planned p = plan(System.nanoTime(), Math.max(1, (active + slots - 1) / slots));
             if (p == null) {
                 break;
             }

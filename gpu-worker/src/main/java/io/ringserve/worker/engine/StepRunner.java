@@ -71,7 +71,7 @@ public interface StepRunner extends AutoCloseable {
 
     /**
      * Steps this runner can have in flight at once: 1 (the default) means {@link #step} runs a step to its end and the
-     * engine waits for each. A pipeline head with several lanes answers more: the engine then {@link #submit}s steps of
+     * engine waits for each. A pipeline head with steps-in-flight above 1 answers more: the engine then {@link #submit}s steps of
      * disjoint sequences while earlier ones are still in the chain, so the stages work on different steps at once.
      */
     default int inFlight() {

@@ -62,13 +62,13 @@ public final class PipelineRunner implements StepRunner {
      * @param reconnectDelay pause between attempts to (re)join the chain
      * @param hiddenDtype    how the steps' hidden states travel: float32 (exact) or bfloat16 (half the bytes; each stage's
      *                       input rounded to bf16)
-     * @param lanes          engine steps in the chain at once, of disjoint sequences (1: one at a time; the stages then
+     * @param stepsInFlight  engine steps in the chain at once, of disjoint sequences (1: one at a time; the stages then
      *                       take turns within a step only, through micro-batches)
      */
-    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype, int lanes) {
+    public record Settings(Duration stageTimeout, int microBatches, Duration reconnectDelay, HiddenDtype hiddenDtype, int stepsInFlight) {
         public Settings {
-            if (lanes < 1) {
-                throw new IllegalArgumentException("lanes (" + lanes + ") must be >= 1 (1: one step at a time)");
+            if (stepsInFlight < 1) {
+                throw new IllegalArgumentException("steps-in-flight (" + stepsInFlight + ") must be >= 1 (1: one step at a time)");
             }
             if (hiddenDtype != HiddenDtype.HIDDEN_FLOAT32 && hiddenDtype != HiddenDtype.HIDDEN_BFLOAT16) {
                 throw new IllegalArgumentException("hidden dtype " + hiddenDtype + " is not an encoding (float32 or bfloat16)");
@@ -138,6 +138,7 @@ public final class PipelineRunner implements StepRunner {
 
     // measurements (engine thread and gRPC threads, under the runner's lock)
     private int open;          // steps in the chain now
+    private int mostOpen;      // the most at once since start
     private long openSince;    // when the chain last went from no step to one
     private long statSteps;
     private long statMicroBatches;
@@ -406,7 +407,7 @@ public final class PipelineRunner implements StepRunner {
 
     @Override
     public int inFlight() {
-        return settings.lanes();
+        return settings.stepsInFlight();
     }
 
     /** Runs one step to its end: {@link #submit}, then waits for the chain's answers. */
@@ -626,6 +627,12 @@ public final class PipelineRunner implements StepRunner {
         if (open++ == 0) {
             openSince = now;
         }
+        mostOpen = Math.max(mostOpen, open);
+    }
+
+    /** The most engine steps that were in the chain at once since start (at most {@link Settings#stepsInFlight}). */
+    public synchronized int mostStepsInFlight() {
+        return mostOpen;
     }
 
     /** A step left the chain (answered, failed or abandoned) at {@code now}. */

@@ -150,7 +150,8 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
                 gpu = onGpu ? loadOnGpu(dir, model.config(), layers) : null;
                 ShardRunner shard = gpu != null ? gpu.runner() : new ReferenceShard(model.forward());
                 this.pipeline = new PipelineRunner(shard, StageIdentity.of(dir, layers), properties.nextStage(), properties.maxBatchTokens(),
-                        new PipelineRunner.Settings(properties.stageTimeout(), properties.microBatches(), RECONNECT_DELAY, hiddenDtype(properties, onGpu)));
+                        new PipelineRunner.Settings(properties.stageTimeout(), properties.microBatches(), RECONNECT_DELAY, hiddenDtype(properties, onGpu),
+                                properties.stepsInFlight()));
                 runner = pipeline;
             } else if (onGpu) {
                 this.pipeline = null;

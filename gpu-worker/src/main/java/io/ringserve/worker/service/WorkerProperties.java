@@ -33,6 +33,8 @@ import org.springframework.validation.annotation.Validated;
  * @param microBatches   micro-batches a pipeline head splits each step into: 0 one per stage, 1 no splitting
  * @param stageDtype     how a pipeline head sends hidden states down the chain: auto (bfloat16 on the cuda backend,
  *                       float32 on the cpu), float32 (a chain computes bit for bit what one worker computes) or bfloat16
+ * @param stepsInFlight  engine steps of disjoint sequences a pipeline head keeps in the chain at once: 1 one at a time;
+ *                       the number of stages keeps every stage busy on a different step
  */
 @ConfigurationProperties("ringserve.worker")
 @Validated
@@ -51,7 +53,8 @@ public record WorkerProperties(
         @Pattern(regexp = "[^\\s:/]+:\\d{1,5}", message = "must be host:port of the next pipeline stage") String nextStage,
         @NotNull @DefaultValue("30s") Duration stageTimeout,
         @Min(0) @DefaultValue("0") int microBatches,
-        @NotNull @DefaultValue("auto") StageDtype stageDtype) {
+        @NotNull @DefaultValue("auto") StageDtype stageDtype,
+        @Min(1) @Max(64) @DefaultValue("1") int stepsInFlight) {
 
     /** Encodings of the hidden states a pipeline head sends. */
     public enum StageDtype {
@@ -90,12 +93,12 @@ public record WorkerProperties(
     public WorkerProperties(Path model, String modelId, Backend backend, int grpcPort, DataSize kvCacheBytes, int kvBlockSize, int maxRunning,
                             int maxWaiting, int maxBatchTokens, Duration drainTimeout) {
         this(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout, null, null,
-                Duration.ofSeconds(30), 0, StageDtype.AUTO);
+                Duration.ofSeconds(30), 0, StageDtype.AUTO, 1);
     }
 
     /** These properties for one pipeline stage: its layers and the next stage's address (null on the last). */
     public WorkerProperties withStage(String layers, String nextStage, Duration stageTimeout) {
         return new WorkerProperties(model, modelId, backend, grpcPort, kvCacheBytes, kvBlockSize, maxRunning, maxWaiting, maxBatchTokens, drainTimeout,
-                layers, nextStage, stageTimeout, microBatches, stageDtype);
+                layers, nextStage, stageTimeout, microBatches, stageDtype, stepsInFlight);
     }
 }

@@ -96,6 +96,8 @@ class PipelineCliTest {
             {"--next-stage belongs to a bench over a pipeline head", "bench", "--model", model, "--next-stage", "localhost:1", "--backend", "cpu"},
             {"--stage-dtype must be auto, float32 or bfloat16", "bench", "--model", model, "--layers", "0-1", "--next-stage", "localhost:1",
                 "--stage-dtype", "fp8", "--backend", "cpu"},
+            {"--steps-in-flight must be >= 1", "bench", "--model", model, "--layers", "0-1", "--next-stage", "localhost:1",
+                "--steps-in-flight", "0", "--backend", "cpu"},
         };
         for (String[] c : cases) {
             String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);

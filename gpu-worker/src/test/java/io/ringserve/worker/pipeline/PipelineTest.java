@@ -201,10 +201,53 @@ class PipelineTest {
         }
     }
 
-    @Test
-    void aKilledStageFailsTheRequestsInFlightWithUnavailableAndTheChainHealsWhenItReturns() throws Exception {
+    /**
+     * With steps-in-flight above 1 the head keeps several engine steps of disjoint sequences in the chain at once (the stages work on
+     * different steps): the outputs stay bit for bit one worker's, cancellations and preemptions included.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"0-1,1-3 steps-in-flight 2", "0-1,1-2,2-3 steps-in-flight 3", "0-2,2-3 steps-in-flight 2 micro-batches 1"})
+    void severalStepsInTheChainGiveTheOutputsOfOneWorker(String setup) throws Exception {
+        String[] words = setup.split(" ");
+        String layout = words[0];
+        int inFlight = Integer.parseInt(words[2]);
+        int microBatches = words.length > 4 ? Integer.parseInt(words[4]) : 0;
+        List<EngineRequest> requests = workload();
+        List<Recorder> expected;
+        try (Engine one = new Engine(new ReferenceRunner(whole), TestChain.EOS, settings(PagedKvCache.bytesPerBlock(whole.config(), 8), 30),
+                EngineObserver.NONE).start()) {
+            expected = run(one, requests, new int[requests.size()]);
+        }
+        int[] cancelAfter = new int[requests.size()];
+        cancelAfter[3] = 2;
+        cancelAfter[8] = 5;
         TestChain.Options options = new TestChain.Options();
-        options.settings = new PipelineRunner.Settings(Duration.ofSeconds(5), 0, Duration.ofMillis(100));
+        options.settings = new PipelineRunner.Settings(Duration.ofSeconds(10), microBatches, Duration.ofMillis(100),
+                io.ringserve.protocol.v1.HiddenDtype.HIDDEN_FLOAT32, inFlight);
+        EngineSettings pipelined = settings(PagedKvCache.bytesPerBlock(whole.config(), TestChain.layout(layout, 3).getFirst(), 8), 30);
+        try (TestChain chain = new TestChain(layout, pipelined, options)) {
+            List<Recorder> got = run(chain.engine, requests, cancelAfter);
+            for (int i = 0; i < requests.size(); i++) {
+                if (cancelAfter[i] > 0) {
+                    int[] prefix = got.get(i).ids();
+                    assertInstanceOf(Finished.class, got.get(i).end.get());
+                    assertArrayEquals(Arrays.copyOf(expected.get(i).ids(), prefix.length), prefix, setup + " request " + i + " (cancelled)");
+                } else {
+                    assertEquals(expected.get(i).events, got.get(i).events, setup + " request " + i);
+                }
+            }
+            assertTrue(chain.engine.awaitIdle(Duration.ofSeconds(10)));
+            assertEquals(chain.engine.kvTotalBlocks(), chain.engine.load().freeBlocks(), "every KV block is back in the pool");
+            assertEquals(inFlight, chain.head.mostStepsInFlight(), "steps overlapped in the chain");
+        }
+    }
+
+    @ParameterizedTest(name = "steps in flight {0}")
+    @ValueSource(ints = {1, 2})
+    void aKilledStageFailsTheRequestsInFlightWithUnavailableAndTheChainHealsWhenItReturns(int stepsInFlight) throws Exception {
+        TestChain.Options options = new TestChain.Options();
+        options.settings = new PipelineRunner.Settings(Duration.ofSeconds(5), 0, Duration.ofMillis(100), io.ringserve.protocol.v1.HiddenDtype.HIDDEN_FLOAT32,
+                stepsInFlight);
         List<Boolean> changes = new CopyOnWriteArrayList<>();
         try (TestChain chain = new TestChain("0-1,1-3", SMALL, options)) {
             chain.head.setChainListener((whole, reason) -> changes.add(whole));
