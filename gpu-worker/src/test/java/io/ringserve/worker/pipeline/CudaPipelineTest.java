@@ -32,7 +32,7 @@ import java.util.List;
  * {@link StageService}s over GPU shards behind real gRPC servers, float32 hidden states. Against one whole-model CUDA
  * worker with the same scheduling, the workload of {@link PipelineTest} (greedy, seeded sampling drawn on the device,
  * penalties and logprobs sampled on the host, a replay, three cancellations, preemptions) gives the same events with
- * the same bits, for two and three stages.
+ * the same bits, for two and three stages, with one engine step in the chain at a time and with as many as stages.
  */
 class CudaPipelineTest {
 
@@ -47,7 +47,9 @@ class CudaPipelineTest {
                          .start()) {
                 expected = PipelineTest.run(one, requests, new int[requests.size()]);
             }
-            for (String layout : List.of("0-1,1-3", "0-2,2-3", "0-1,1-2,2-3")) {
+            for (String setup : List.of("0-1,1-3", "0-2,2-3", "0-1,1-2,2-3", "0-1,1-3 2", "0-1,1-2,2-3 3")) {
+                String layout = setup.split(" ")[0];
+                int stepsInFlight = setup.contains(" ") ? Integer.parseInt(setup.split(" ")[1]) : 1;
                 int[] cancelAfter = new int[requests.size()];
                 cancelAfter[2] = 3;
                 cancelAfter[7] = 1;
@@ -72,7 +74,8 @@ class CudaPipelineTest {
                         next = "localhost:" + server.getPort();
                     }
                     head = new PipelineRunner(gpus.getFirst().runner, StageIdentity.of(TestChain.MODEL, ranges.getFirst()), next, 40,
-                            new PipelineRunner.Settings(Duration.ofSeconds(20), 0, Duration.ofMillis(100), HiddenDtype.HIDDEN_FLOAT32));
+                            new PipelineRunner.Settings(Duration.ofSeconds(20), 0, Duration.ofMillis(100), HiddenDtype.HIDDEN_FLOAT32,
+                            stepsInFlight));
                     try (Engine engine = new Engine(head, TestChain.EOS, PipelineTest.settings(head.kvBytesPerBlock(8), 30), EngineObserver.NONE)
                             .start()) {
                         long end = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -91,6 +94,7 @@ class CudaPipelineTest {
                             }
                         }
                         assertEquals(ranges.size(), head.stats().stages());
+                        assertEquals(stepsInFlight, head.mostStepsInFlight(), setup);
                     }
                 } finally {
                     if (head != null) {

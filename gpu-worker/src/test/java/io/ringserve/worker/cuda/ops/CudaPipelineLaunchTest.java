@@ -35,21 +35,23 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A pipeline of two CUDA shards of Ring-mini-2.0 (layers 0-10 and 10-20, dummy weights) at the real shapes, without a
  * GPU: each shard's runner on its own driverless device that records launches ({@link RecordingDevice}; no values,
  * eager, one stream), the stage behind a real gRPC server, the head under the engine, bf16 hidden states. Requests of
  * every kind (a chunked prefill of 300 tokens, greedy, seeded, penalties and top logprobs sampled on the host) run to
- * their token budget through the whole protocol; the head launches the embedding and never the sampler, the stage
+ * their token budget through the whole protocol, one engine step in the chain at a time and two; the head launches the embedding and never the sampler, the stage
  * never the embedding and always the sampler, and every launch on either side matches its kernel's PTX signature.
  * What it cannot see: any value (tokens are all 0), graphs, dual streams.
  */
 class CudaPipelineLaunchTest {
 
-    @Test
-    void twoCudaShardsServeTheEngineThroughTheStageProtocol() throws Exception {
+    @ParameterizedTest(name = "steps in flight {0}")
+    @ValueSource(ints = {1, 2})
+    void twoCudaShardsServeTheEngineThroughTheStageProtocol(int stepsInFlight) throws Exception {
         Map<String, PtxKernels> ptx = KernelSignatureTest.ptx(); // skips without PTX
         ModelConfig c = BailingMoeV2Config.ringMini20();
         LayerRange headRange = new LayerRange(0, 10, 20);
@@ -66,7 +68,7 @@ class CudaPipelineLaunchTest {
             Server server = StageChannels.configure(NettyServerBuilder.forAddress(new InetSocketAddress("localhost", 0))).addService(stage).build()
                     .start();
             PipelineRunner head = new PipelineRunner(headShard, StageIdentity.of(c, headRange), "localhost:" + server.getPort(), 256,
-                    new PipelineRunner.Settings(Duration.ofSeconds(30), 0, Duration.ofMillis(100), HiddenDtype.HIDDEN_BFLOAT16));
+                    new PipelineRunner.Settings(Duration.ofSeconds(30), 0, Duration.ofMillis(100), HiddenDtype.HIDDEN_BFLOAT16, stepsInFlight));
             EngineSettings settings = new EngineSettings(8, 16, 256, 16, 256 * head.kvBytesPerBlock(16));
             List<String> failures = new ArrayList<>();
             try (Engine engine = new Engine(head, Set.of(), settings, EngineObserver.NONE).start()) {
@@ -109,6 +111,7 @@ class CudaPipelineLaunchTest {
             }
             assertTrue(failures.isEmpty(), failures.toString());
             assertTrue(stage.steps() > 0);
+            assertEquals(stepsInFlight, head.mostStepsInFlight());
             List<String> problems = new ArrayList<>();
             Set<String> headKernels = new TreeSet<>();
             Set<String> stageKernels = new TreeSet<>();
