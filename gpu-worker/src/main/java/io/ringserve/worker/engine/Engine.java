@@ -32,7 +32,9 @@ import java.util.logging.Logger;
  * over every running sequence (one decode token each, then prefill chunks within the step's token budget)
  * against a paged KV cache whose block tables the engine keeps and whose storage the {@link StepRunner} holds. When KV blocks run out the newest running sequence is preempted: its blocks
  * are freed and it is recomputed later from its prompt and the tokens it already produced, so its output
- * does not change. All scheduling state is owned by one engine thread; {@link #submit}, {@link #load} and
+ * does not change. A runner that takes several steps at once (a pipeline head, {@link StepRunner#inFlight()}) gets that
+ * many steps of disjoint sequences, each over about its share of them, so its stages work on different steps.
+ * All scheduling state is owned by one engine thread; {@link #submit}, {@link #load} and
  * {@link RequestHandle#cancel} may be called from any thread.
  */
 public final class Engine implements AutoCloseable {
