@@ -273,7 +273,8 @@ final class Cluster implements AutoCloseable {
         return scrape(management("/actuator/prometheus"));
     }
 
-    private Map<String, Double> scrape(URI uri) {
+    /** The Prometheus samples at {@code uri}, summed over labels, by metric name; empty when unreachable. */
+    Map<String, Double> scrape(URI uri) {
         Map<String, Double> m = new HashMap<>();
         try {
             HttpResponse<String> r = http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(2)).build(),

@@ -8,7 +8,6 @@ import java.net.http.HttpClient;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -140,27 +139,8 @@ class PipelineSystemTest {
             killedAt = System.nanoTime();
             readinessShowsIt = cluster.awaitGateway("readiness shows the head not ready", Duration.ofSeconds(10), () -> !cluster.gatewaySeesReady(0));
         }
-        Map<SseStream.Outcome, Integer> outcomes = new EnumMap<>(SseStream.Outcome.class);
-        Map<String, Integer> errors = new LinkedHashMap<>();
-        int inProgressAtKill = 0;
-        int continuedExactly = 0;
-        for (int i = 0; i < streams; i++) {
-            SseStream.Result r = futures.get(i).get();
-            outcomes.merge(r.outcome(), 1, Integer::sum);
-            boolean inProgress = r.firstTokenNanos() > 0 && r.firstTokenNanos() < killedAt && r.endNanos() > killedAt;
-            inProgressAtKill += inProgress ? 1 : 0;
-            if (r.outcome() == SseStream.Outcome.FINISHED) {
-                if (!r.text().equals(reference.get(bodies.get(i)))) {
-                    problems.add("#" + i + " continued with different text (in progress at the kill: " + inProgress + ")");
-                } else if (inProgress) {
-                    continuedExactly++;
-                }
-            } else if (r.outcome() == SseStream.Outcome.ERROR_EVENT) {
-                errors.merge(r.error().path("error").path("message").asText(), 1, Integer::sum);
-            } else {
-                problems.add("#" + i + " " + r.outcome() + " " + r.detail());
-            }
-        }
+        KillOutcomes k = KillOutcomes.of(futures, bodies, reference, killedAt);
+        problems.addAll(k.problems);
         double rerouted = cluster.gatewayMetrics().getOrDefault("ringserve_gateway_requests_rerouted_total", 0.0);
         // while the chain is broken, requests go to the whole-model worker only
         for (int i = 0; i < 4; i++) {
@@ -189,10 +169,10 @@ class PipelineSystemTest {
 
         Map<String, Object> figures = new LinkedHashMap<>();
         figures.put("streams", streams);
-        figures.put("outcomes", outcomes);
-        figures.put("inProgressAtKill", inProgressAtKill);
-        figures.put("continuedExactly", continuedExactly);
-        figures.put("errorEvents", errors);
+        figures.put("outcomes", k.outcomes);
+        figures.put("inProgressAtKill", k.inProgressAtKill);
+        figures.put("continuedExactly", k.continuedExactly);
+        figures.put("errorEvents", k.errors);
         figures.put("reroutedTotal", rerouted);
         figures.put("readinessShowsLoss", Figures.ms(readinessShowsIt) + "ms");
         figures.put("stageRestartToHeadRoutedAgain", Figures.ms(healed) + "ms");
@@ -200,29 +180,13 @@ class PipelineSystemTest {
         Figures.record("pipeline stage SIGKILL", figures);
 
         assertTrue(problems.isEmpty(), problems::toString);
-        assertTrue(inProgressAtKill > 0, "no stream was in progress on the head at the kill; the scenario did not happen");
+        assertTrue(k.inProgressAtKill > 0, "no stream was in progress on the head at the kill; the scenario did not happen");
         assertTrue(rerouted > 0, "nothing was retried or replayed");
         assertTrue(after > before, "the healed head was never routed to");
         cluster.awaitWorkersIdle(Duration.ofSeconds(30));
     }
 
     private static Map<String, Double> stageMetrics() {
-        Map<String, Double> m = new LinkedHashMap<>();
-        try {
-            var r = HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + STAGE_HTTP
-                    + "/actuator/prometheus")).timeout(Duration.ofSeconds(2)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
-            for (String line : r.body().split("\n")) {
-                if (!line.isBlank() && !line.startsWith("#")) {
-                    int brace = line.indexOf('{');
-                    String name = line.substring(0, brace >= 0 ? brace : line.indexOf(' '));
-                    m.merge(name, Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1)), Double::sum);
-                }
-            }
-        } catch (java.io.IOException e) {
-            // unreachable: empty
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return m;
+        return cluster.scrape(URI.create("http://127.0.0.1:" + STAGE_HTTP + "/actuator/prometheus"));
     }
 }

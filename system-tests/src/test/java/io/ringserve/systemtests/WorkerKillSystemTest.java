@@ -99,30 +99,12 @@ class WorkerKillSystemTest {
             metricsShowIt = cluster.awaitGateway("ringserve_gateway_workers_ready = 1", Duration.ofSeconds(10),
                     () -> cluster.gatewayMetrics().getOrDefault("ringserve_gateway_workers_ready", -1.0) == 1.0);
         }
-        Map<SseStream.Outcome, Integer> outcomes = new EnumMap<>(SseStream.Outcome.class);
-        List<String> problems = new ArrayList<>();
-        int inProgressAtKill = 0;
-        int continuedExactly = 0;
-        Map<String, Integer> errors = new LinkedHashMap<>();
-        for (int i = 0; i < streams; i++) {
-            SseStream.Result r = futures.get(i).get();
-            outcomes.merge(r.outcome(), 1, Integer::sum);
-            boolean inProgress = r.firstTokenNanos() > 0 && r.firstTokenNanos() < killedAt && r.endNanos() > killedAt;
-            if (inProgress) {
-                inProgressAtKill++;
-            }
-            if (r.outcome() == SseStream.Outcome.FINISHED) {
-                if (!r.text().equals(reference.get(bodies.get(i)))) {
-                    problems.add("#" + i + " continued with different text (in progress at kill: " + inProgress + ")");
-                } else if (inProgress) {
-                    continuedExactly++;
-                }
-            } else if (r.outcome() == SseStream.Outcome.ERROR_EVENT) {
-                errors.merge(r.error().path("error").path("message").asText(), 1, Integer::sum);
-            } else {
-                problems.add("#" + i + " " + r.outcome() + " " + r.detail());
-            }
-        }
+        KillOutcomes k = KillOutcomes.of(futures, bodies, reference, killedAt);
+        Map<SseStream.Outcome, Integer> outcomes = k.outcomes;
+        List<String> problems = k.problems;
+        int inProgressAtKill = k.inProgressAtKill;
+        int continuedExactly = k.continuedExactly;
+        Map<String, Integer> errors = k.errors;
         Map<SseStream.Outcome, Integer> afterOutcomes = new EnumMap<>(SseStream.Outcome.class);
         for (Future<SseStream.Result> f : after) {
             SseStream.Result r = f.get();
