@@ -9,7 +9,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
 /**
- * How the streams that ran across a process kill ended, against the text of an undisturbed run of the same body:
+ * The request bodies of the process-kill scenarios, and how the streams that ran across a kill ended, against the text of an undisturbed run of the same body:
  * outcomes, streams in progress at the kill, those that continued with exactly the undisturbed text, error events by
  * message, and what went wrong (a different text, a failure other than an error event).
  */
@@ -19,6 +19,23 @@ final class KillOutcomes {
     final List<String> problems = new ArrayList<>();
     int inProgressAtKill;
     int continuedExactly;
+
+    /** A streamed greedy chat request of {@code maxTokens} tokens: the kill scenarios' deterministic body. */
+    static String greedyChat(String content, int maxTokens) {
+        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + maxTokens
+                + ",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"" + content + "\"}]}";
+    }
+
+    /** A streamed seeded completion (temperature 0.9, top_p 0.95): sampled, yet replayed exactly. */
+    static String seededCompletion(String prompt, int seed, int maxTokens) {
+        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + maxTokens
+                + ",\"temperature\":0.9,\"top_p\":0.95,\"seed\":" + seed + ",\"prompt\":\"" + prompt + "\"}";
+    }
+
+    /** The API path of a body built here: chat or completions. */
+    static String path(String body) {
+        return body.contains("\"messages\"") ? "/v1/chat/completions" : "/v1/completions";
+    }
 
     /** Waits for every stream; {@code bodies.get(i)} is stream i's request body, {@code reference} its undisturbed text. */
     static KillOutcomes of(List<Future<SseStream.Result>> streams, List<String> bodies, Map<String, String> reference, long killedAt)

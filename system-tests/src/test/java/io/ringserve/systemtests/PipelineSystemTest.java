@@ -71,13 +71,11 @@ class PipelineSystemTest {
     }
 
     private static String greedy(int i) {
-        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + MAX_TOKENS
-                + ",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"pipeline test " + (i % 3) + "\"}]}";
+        return KillOutcomes.greedyChat("pipeline test " + (i % 3), MAX_TOKENS);
     }
 
     private static String seeded(int i) {
-        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + MAX_TOKENS
-                + ",\"temperature\":0.9,\"top_p\":0.95,\"seed\":" + (200 + i % 3) + ",\"prompt\":\"seeded pipeline test\"}";
+        return KillOutcomes.seededCompletion("seeded pipeline test", 200 + i % 3, MAX_TOKENS);
     }
 
     @Test
@@ -89,7 +87,7 @@ class PipelineSystemTest {
         List<String> problems = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             for (String body : List.of(greedy(i), seeded(i))) {
-                SseStream.Result r = SseStream.run(http, cluster.api(WorkerKillSystemTest.path(body)), body, deadline, -1);
+                SseStream.Result r = SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1);
                 assertEquals(SseStream.Outcome.FINISHED, r.outcome(), r.detail());
                 reference.put(body, r.text());
             }
@@ -100,7 +98,7 @@ class PipelineSystemTest {
             for (int i = 0; i < 12; i++) {
                 String body = i % 2 == 0 ? greedy(i) : seeded(i);
                 bodies.add(body);
-                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(WorkerKillSystemTest.path(body)), body, deadline, -1)));
+                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1)));
             }
             for (int i = 0; i < futures.size(); i++) {
                 SseStream.Result r = futures.get(i).get();
@@ -126,7 +124,7 @@ class PipelineSystemTest {
             for (int i = 0; i < streams; i++) {
                 String body = i % 2 == 0 ? greedy(i) : seeded(i);
                 bodies.add(body);
-                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(WorkerKillSystemTest.path(body)), body, deadline, -1, n -> {
+                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1, n -> {
                     if (n == 1) {
                         streaming.incrementAndGet();
                     }
@@ -144,7 +142,7 @@ class PipelineSystemTest {
         double rerouted = cluster.gatewayMetrics().getOrDefault("ringserve_gateway_requests_rerouted_total", 0.0);
         // while the chain is broken, requests go to the whole-model worker only
         for (int i = 0; i < 4; i++) {
-            SseStream.Result r = SseStream.run(http, cluster.api(WorkerKillSystemTest.path(greedy(i))), greedy(i), deadline, -1);
+            SseStream.Result r = SseStream.run(http, cluster.api(KillOutcomes.path(greedy(i))), greedy(i), deadline, -1);
             if (r.outcome() != SseStream.Outcome.FINISHED || !r.text().equals(reference.get(greedy(i)))) {
                 problems.add("request while the chain is broken: " + r.outcome() + " " + r.detail());
             }
@@ -161,7 +159,7 @@ class PipelineSystemTest {
             try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 6; i++) {
                     String body = greedy(i);
-                    pool.submit(() -> SseStream.run(http, cluster.api(WorkerKillSystemTest.path(body)), body, deadline, -1));
+                    pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1));
                 }
             }
             after = cluster.workerMetrics(0).getOrDefault("vllm:request_success_total", 0.0);

@@ -43,13 +43,11 @@ class WorkerKillSystemTest {
     }
 
     private static String greedy(int i) {
-        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + MAX_TOKENS
-                + ",\"temperature\":0,\"messages\":[{\"role\":\"user\",\"content\":\"kill test " + (i % 3) + "\"}]}";
+        return KillOutcomes.greedyChat("kill test " + (i % 3), MAX_TOKENS);
     }
 
     private static String seeded(int i) {
-        return "{\"model\":\"" + Cluster.MODEL_ID + "\",\"stream\":true,\"max_tokens\":" + MAX_TOKENS
-                + ",\"temperature\":0.9,\"top_p\":0.95,\"seed\":" + (100 + i % 3) + ",\"prompt\":\"seeded kill test\"}";
+        return KillOutcomes.seededCompletion("seeded kill test", 100 + i % 3, MAX_TOKENS);
     }
 
     @Test
@@ -61,7 +59,7 @@ class WorkerKillSystemTest {
         Map<String, String> reference = new LinkedHashMap<>();
         for (int i = 0; i < 3; i++) {
             for (String body : List.of(greedy(i), seeded(i))) {
-                SseStream.Result r = SseStream.run(http, cluster.api(path(body)), body, deadline, -1);
+                SseStream.Result r = SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1);
                 assertEquals(SseStream.Outcome.FINISHED, r.outcome(), r.detail());
                 reference.put(body, r.text());
             }
@@ -77,7 +75,7 @@ class WorkerKillSystemTest {
             for (int i = 0; i < streams; i++) {
                 String body = i % 2 == 0 ? greedy(i) : seeded(i);
                 bodies.add(body);
-                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(path(body)), body, deadline, -1,
+                futures.add(pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1,
                         n -> {
                             if (n == 1) {
                                 streaming.incrementAndGet();
@@ -92,7 +90,7 @@ class WorkerKillSystemTest {
             // requests sent right after the kill: some go to the dead worker before the gateway notices
             for (int i = 0; i < 8; i++) {
                 String body = greedy(i);
-                after.add(pool.submit(() -> SseStream.run(http, cluster.api(path(body)), body, deadline, -1)));
+                after.add(pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1)));
             }
             readinessShowsIt = cluster.awaitGateway("readiness shows worker 0 not ready", Duration.ofSeconds(10),
                     () -> !cluster.gatewaySeesReady(0) && cluster.gatewayReadyWorkers() == 1);
@@ -127,7 +125,7 @@ class WorkerKillSystemTest {
             try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int i = 0; i < 8; i++) {
                     String body = greedy(i);
-                    pool.submit(() -> SseStream.run(http, cluster.api(path(body)), body, deadline, -1));
+                    pool.submit(() -> SseStream.run(http, cluster.api(KillOutcomes.path(body)), body, deadline, -1));
                 }
             }
             served = cluster.workerMetrics(0).getOrDefault("vllm:request_success_total", 0.0);
@@ -152,9 +150,5 @@ class WorkerKillSystemTest {
         assertTrue(replays > 0, "nothing was retried or replayed");
         assertTrue(served > 0, "the restarted worker was never routed to");
         cluster.awaitWorkersIdle(Duration.ofSeconds(30));
-    }
-
-    static String path(String body) {
-        return body.contains("\"messages\"") ? "/v1/chat/completions" : "/v1/completions";
     }
 }
