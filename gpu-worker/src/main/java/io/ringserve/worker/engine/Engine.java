@@ -378,15 +378,15 @@ public final class Engine implements AutoCloseable {
         try {
             sampled = oldest.result().get();
         } catch (java.util.concurrent.ExecutionException e) {
-            busy.removeAll(oldest.plan().batch());
             if (e.getCause() instanceof StepRunner.UnavailableException u) {
                 failEverything(u);
             } else {
                 failBatch(oldest.plan(), e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause()));
             }
             return;
+        } finally {
+            busy.removeAll(oldest.plan().batch()); // the step is over, whatever its outcome
         }
-        busy.removeAll(oldest.plan().batch());
         apply(oldest.plan(), sampled);
     }
 
