@@ -292,9 +292,7 @@ final class PipelineCli {
     static String describe(List<PipelineRunner> heads) {
         PipelineStats total = null;
         for (PipelineRunner h : heads) {
-            PipelineStats s = h.stats();
-            total = total == null ? s : new PipelineStats(total.steps() + s.steps(), total.microBatches() + s.microBatches(),
-                    total.wallNanos() + s.wallNanos(), add(total.busyNanos(), s.busyNanos()));
+            total = total == null ? h.stats() : total.plus(h.stats());
         }
         if (total == null || total.steps() == 0) {
             return "pipeline: no steps";
@@ -315,13 +313,5 @@ final class PipelineCli {
                 : " (the stages overlap micro-batches or steps; --micro-batches 1 --steps-in-flight 1 give the per-hop cost)";
         return String.format(Locale.ROOT, "pipeline: %d stages, %.2f micro-batches/step; per step %.0f us = %s us computing%s; bubble %.1f%%",
                 total.stages(), (double) total.microBatches() / total.steps(), wall, stages, between, 100 * total.bubble());
-    }
-
-    private static long[] add(long[] a, long[] b) {
-        long[] out = new long[Math.max(a.length, b.length)];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (i < a.length ? a[i] : 0) + (i < b.length ? b[i] : 0);
-        }
-        return out;
     }
 }

@@ -44,6 +44,15 @@ public record PipelineStats(long steps, long microBatches, long wallNanos, long[
         return new PipelineStats(steps - earlier.steps, microBatches - earlier.microBatches, wallNanos - earlier.wallNanos, busy);
     }
 
+    /** This and {@code other} together (e.g. the runs of several heads); the stages line up head first. */
+    public PipelineStats plus(PipelineStats other) {
+        long[] busy = Arrays.copyOf(busyNanos, Math.max(busyNanos.length, other.busyNanos.length));
+        for (int k = 0; k < other.busyNanos.length; k++) {
+            busy[k] += other.busyNanos[k];
+        }
+        return new PipelineStats(steps + other.steps, microBatches + other.microBatches, wallNanos + other.wallNanos, busy);
+    }
+
     @Override
     public String toString() {
         StringBuilder sb = new StringBuilder(String.format(java.util.Locale.ROOT, "%d steps, %d micro-batches, %.1f ms step time; busy",
