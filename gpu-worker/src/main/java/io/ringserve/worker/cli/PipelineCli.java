@@ -249,7 +249,7 @@ final class PipelineCli {
         }
         boolean gpu = backend.backend() == BackendSelector.Backend.CUDA;
         HiddenDtype dtype = switch (o.get("stage-dtype", "auto")) {
-            case "auto" -> gpu ? HiddenDtype.HIDDEN_BFLOAT16 : HiddenDtype.HIDDEN_FLOAT32;
+            case "auto" -> PipelineRunner.Settings.automaticHiddenDtype(gpu);
             case "float32" -> HiddenDtype.HIDDEN_FLOAT32;
             case "bfloat16" -> HiddenDtype.HIDDEN_BFLOAT16;
             default -> throw new UsageException("--stage-dtype must be auto, float32 or bfloat16");

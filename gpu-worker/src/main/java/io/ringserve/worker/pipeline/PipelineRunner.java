@@ -94,6 +94,14 @@ public final class PipelineRunner implements StepRunner {
             this(stageTimeout, microBatches, reconnectDelay, HiddenDtype.HIDDEN_FLOAT32, 1);
         }
 
+        /**
+         * The encoding a head uses unless told (stage-dtype {@code auto}): bfloat16 on a GPU, whose traffic it halves;
+         * float32 on the CPU reference, whose chains then compute bit for bit what one worker computes.
+         */
+        public static HiddenDtype automaticHiddenDtype(boolean onGpu) {
+            return onGpu ? HiddenDtype.HIDDEN_BFLOAT16 : HiddenDtype.HIDDEN_FLOAT32;
+        }
+
         public static Settings defaults() {
             return new Settings(Duration.ofSeconds(30), 0, Duration.ofSeconds(1));
         }

@@ -387,7 +387,7 @@ public final class WorkerEngine implements SmartLifecycle, DisposableBean {
     /** How a head on this backend sends hidden states ({@code stage-dtype}). */
     static HiddenDtype hiddenDtype(WorkerProperties properties, boolean onGpu) {
         return switch (properties.stageDtype()) {
-            case AUTO -> onGpu ? HiddenDtype.HIDDEN_BFLOAT16 : HiddenDtype.HIDDEN_FLOAT32;
+            case AUTO -> PipelineRunner.Settings.automaticHiddenDtype(onGpu);
             case FLOAT32 -> HiddenDtype.HIDDEN_FLOAT32;
             case BFLOAT16 -> HiddenDtype.HIDDEN_BFLOAT16;
         };
