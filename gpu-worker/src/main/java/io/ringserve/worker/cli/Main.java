@@ -341,10 +341,8 @@ public final class Main {
             }
             Path dir;
             if (preset != null) {
-                tmp = Files.createTempDirectory("ring-serve-bench-");
+                tmp = writeSyntheticPreset(o.get("preset"), preset, err);
                 dir = tmp.resolve("model");
-                err.println("writing synthetic " + o.get("preset") + " checkpoint (" + String.format("%.1f", preset.parameterCount() / 1e6) + "M params)...");
-                SyntheticCheckpoint.write(dir, preset, 7, 0);
             } else {
                 dir = modelDir(o);
             }
@@ -553,7 +551,18 @@ public final class Main {
         }
     }
 
-    private static void deleteQuietly(Path root) {
+    /**
+     * Writes the synthetic checkpoint of preset {@code name} (seed 7, the benches' weights) into {@code model/} of a new
+     * temporary folder and returns that folder; the caller deletes it ({@link #deleteQuietly}).
+     */
+    static Path writeSyntheticPreset(String name, ModelConfig preset, PrintStream err) throws IOException {
+        Path tmp = Files.createTempDirectory("ring-serve-" + name + "-");
+        err.printf(java.util.Locale.ROOT, "writing synthetic %s checkpoint (%.1fM params)...%n", name, preset.parameterCount() / 1e6);
+        SyntheticCheckpoint.write(tmp.resolve("model"), preset, 7, 0);
+        return tmp;
+    }
+
+    static void deleteQuietly(Path root) {
         try {
             SyntheticCheckpoint.deleteTree(root);
         } catch (IOException ignored) {

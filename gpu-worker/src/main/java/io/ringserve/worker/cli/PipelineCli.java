@@ -24,7 +24,6 @@ import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -100,9 +99,7 @@ final class PipelineCli {
             }
             Path tmp;
             try {
-                tmp = Files.createTempDirectory("ring-serve-stage-");
-                err.printf(Locale.ROOT, "writing synthetic %s checkpoint (%.1fM params)...%n", preset, config.parameterCount() / 1e6);
-                SyntheticCheckpoint.write(tmp.resolve("model"), config, 7, 0);
+                tmp = Main.writeSyntheticPreset(preset, config, err);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot write the synthetic checkpoint: " + e.getMessage(), e);
             }
@@ -110,11 +107,7 @@ final class PipelineCli {
             try {
                 model = LocalModel.open(tmp.resolve("model"), range);
             } catch (RuntimeException e) {
-                try {
-                    SyntheticCheckpoint.deleteTree(tmp);
-                } catch (IOException ignored) {
-                    // a temporary folder left behind is harmless
-                }
+                Main.deleteQuietly(tmp);
                 throw e;
             }
             return new Shards(config, range, identity, preset, "cpu", model.heldBytes(), () -> new ReferenceShard(model.forward()), null, () -> {
