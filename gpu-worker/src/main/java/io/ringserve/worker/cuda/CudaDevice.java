@@ -4,15 +4,23 @@ import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -24,8 +32,13 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
@@ -41,7 +54,8 @@ import jcuda.driver.JCudaDriver;
  *
  * <p>{@link #close()} frees every buffer still allocated, the modules and the streams, and releases the context.
  *
- * <p>Tests of the kernel wrappers' launch arguments use a {@link #driverless} device instead, which needs no GPU.
+ * <p>Tests of the kernel wrappers' launch arguments use a {@link #driverless} device instead, which needs no GPU; tests
+ * of what the CUDA runner computes can use an {@link #emulated} one, whose kernels run on the CPU.
  */
 public final class CudaDevice implements AutoCloseable {
     private final int ordinal;
@@ -56,17 +70,24 @@ public final class CudaDevice implements AutoCloseable {
     static final long DRIVERLESS_MEMORY = 80L << 30;
     /** A driverless device's buffers' bytes (what its freeMemory subtracts). */
     private long driverlessInUse;
-    /** Null for a real device; a {@link #driverless} device's kernels launch into it. */
+    /** Null for a real device; a {@link #driverless} device's kernels launch through it into {@link #target}. */
     private final Kernel.Launcher launcher;
+    private final Kernel.Launcher target;
+    /** An {@link #emulated} device: buffers are host memory. */
+    private final boolean hostMemory;
+    /** A device without a driver while it captures a graph: the launches recorded instead of run. */
+    private List<Runnable> capturing;
     private boolean closed;
 
-    private CudaDevice(int ordinal, CUdevice device, CUcontext context, CUstream stream, String name, Kernel.Launcher launcher) {
+    private CudaDevice(int ordinal, CUdevice device, CUcontext context, CUstream stream, String name, Kernel.Launcher target, boolean hostMemory) {
         this.ordinal = ordinal;
         this.device = device;
         this.context = context;
         this.stream = stream;
         this.name = name;
-        this.launcher = launcher;
+        this.target = target;
+        this.launcher = target == null ? null : this::dispatch;
+        this.hostMemory = hostMemory;
     }
 
     /**
@@ -86,7 +107,7 @@ public final class CudaDevice implements AutoCloseable {
             cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
             byte[] name = new byte[256];
             cuDeviceGetName(name, name.length, device);
-            return new CudaDevice(ordinal, device, context, stream, CudaProbe.cString(name), null);
+            return new CudaDevice(ordinal, device, context, stream, CudaProbe.cString(name), null, false);
         } catch (RuntimeException e) {
             cuDevicePrimaryCtxRelease(device);
             throw e;
@@ -103,13 +124,40 @@ public final class CudaDevice implements AutoCloseable {
      * {@link #synchronize} and {@link #close()} do nothing more than check or mark the device open; the memory is
      * {@link #DRIVERLESS_MEMORY}, free but for its live buffers' sizes. So a {@code CudaRunner} without graphs and
      * dual streams can run whole steps on it, its launches recorded, and buffers can be sized on it without a GPU.
-     * Anything else (events, graphs, pinned memory) needs the driver.
+     * Events do nothing; a {@link #capture} records the launches and its graph hands them to {@code launcher} again
+     * on each {@link #launch(CudaGraph, CUstream)}. Pinned memory needs the driver.
      */
     static CudaDevice driverless(Kernel.Launcher launcher) {
         if (launcher == null) {
             throw new IllegalArgumentException("a driverless device needs a launcher");
         }
-        return new CudaDevice(-1, null, null, new CUstream(), "driverless (kernel launches recorded, no GPU)", launcher);
+        return new CudaDevice(-1, null, null, new CUstream(), "driverless (kernel launches recorded, no GPU)", launcher, false);
+    }
+
+    /**
+     * Test seam: a {@link #driverless} device whose buffers are host memory, for a {@code launcher} that runs each
+     * kernel on the CPU at once (the launch order is then the only order, so one stream and events that do nothing
+     * are exact). Allocations are filled with 0xFF bytes, which read as NaN in float32 and bf16, as uninitialised
+     * device memory may; copies and fills are done at once; a copy or fill while a graph is being captured fails, as
+     * it would in the driver's thread-local capture mode. Weights load without pinned staging buffers.
+     */
+    static CudaDevice emulated(Kernel.Launcher launcher) {
+        if (launcher == null) {
+            throw new IllegalArgumentException("an emulated device needs a launcher");
+        }
+        return new CudaDevice(-1, null, null, new CUstream(), "CPU emulation (kernels run on the host)", launcher, true);
+    }
+
+    private void dispatch(Kernel k, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ, int sharedBytes, Object[] args) {
+        List<Runnable> graph;
+        synchronized (this) {
+            graph = capturing;
+        }
+        if (graph != null) {
+            graph.add(() -> target.launch(k, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, args));
+        } else {
+            target.launch(k, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, args);
+        }
     }
 
     /** The device's name, e.g. {@code NVIDIA H100 80GB HBM3}. */
@@ -167,6 +215,17 @@ public final class CudaDevice implements AutoCloseable {
             throw new IllegalArgumentException("cannot allocate " + bytes + " bytes of device memory");
         }
         CUdeviceptr ptr = new CUdeviceptr();
+        if (hostMemory) {
+            Arena arena = Arena.ofShared();
+            MemorySegment memory = arena.allocate(bytes, 256);
+            memory.fill((byte) 0xFF);
+            DeviceBuffer b = new DeviceBuffer(this, ptr, bytes, memory, arena);
+            synchronized (this) {
+                driverlessInUse += bytes;
+                buffers.add(b);
+            }
+            return b;
+        }
         if (launcher != null) {
             synchronized (this) {
                 driverlessInUse += bytes;
@@ -181,9 +240,118 @@ public final class CudaDevice implements AutoCloseable {
         return b;
     }
 
-    /** Whether this is a {@link #driverless} device, whose buffers own no memory. */
+    /** Whether this is a {@link #driverless} (or {@link #emulated}) device: no driver call may be made. */
     boolean driverless() {
         return launcher != null;
+    }
+
+    /** Whether this is an {@link #emulated} device, whose buffers are host memory. */
+    boolean hostMemory() {
+        return hostMemory;
+    }
+
+    /** An emulated device's copies and fills: refused while a graph is being captured (the driver would refuse them). */
+    synchronized void checkNotCapturing(String what) {
+        if (capturing != null) {
+            throw new IllegalStateException("cannot " + what + " while a CUDA graph is being captured");
+        }
+    }
+
+    // ---- events and graphs -------------------------------------------------------------------------
+
+    /** An event without timing, for ordering streams ({@link #record}, {@link #await}). */
+    public CUevent newEvent() {
+        checkOpen();
+        CUevent e = new CUevent();
+        if (launcher == null) {
+            JCudaDriver.cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING);
+        }
+        return e;
+    }
+
+    /** Records {@code e} on {@code s}: it completes once the work queued on {@code s} so far has run. */
+    public void record(CUevent e, CUstream s) {
+        if (launcher == null) {
+            JCudaDriver.cuEventRecord(e, s);
+        }
+    }
+
+    /** Makes the work queued on {@code s} from now on wait for {@code e}. */
+    public void await(CUstream s, CUevent e) {
+        if (launcher == null) {
+            JCudaDriver.cuStreamWaitEvent(s, e, 0);
+        }
+    }
+
+    public void destroy(CUevent e) {
+        if (launcher == null) {
+            JCudaDriver.cuEventDestroy(e);
+        }
+    }
+
+    /**
+     * Captures what {@code body} queues on {@code stream} (and on streams it forks from it with events, which must
+     * join back) as one graph and instantiates it. Thread-local capture mode: this thread may make no unsafe call
+     * (synchronous copy, allocation, synchronisation) while {@code body} runs; the kernel wrappers' shape checks are
+     * host-only. Nothing runs on the device during capture. A device without a driver records the launches instead.
+     */
+    public CudaGraph capture(CUstream stream, Runnable body) {
+        checkOpen();
+        if (launcher != null) {
+            List<Runnable> launches = new ArrayList<>();
+            synchronized (this) {
+                if (capturing != null) {
+                    throw new IllegalStateException("a CUDA graph is being captured already");
+                }
+                capturing = launches;
+            }
+            try {
+                body.run();
+            } finally {
+                synchronized (this) {
+                    capturing = null;
+                }
+            }
+            return new CudaGraph.Recorded(List.copyOf(launches));
+        }
+        cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+        CUgraph graph = new CUgraph();
+        try {
+            body.run();
+        } catch (RuntimeException | Error e) {
+            // leave capture mode so the stream works again; the capture may have been invalidated (no graph then)
+            try {
+                cuStreamEndCapture(stream, graph);
+                cuGraphDestroy(graph);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+        cuStreamEndCapture(stream, graph);
+        CUgraphExec exec = new CUgraphExec();
+        try {
+            cuGraphInstantiate(exec, graph, 0L);
+        } finally {
+            cuGraphDestroy(graph); // the executable does not need it
+        }
+        return new CudaGraph.Instantiated(exec);
+    }
+
+    /** Queues one replay of {@code g} on {@code s}. */
+    public void launch(CudaGraph g, CUstream s) {
+        checkOpen();
+        switch (g) {
+            case CudaGraph.Instantiated i -> cuGraphLaunch(i.exec(), s);
+            case CudaGraph.Recorded r -> r.launches().forEach(Runnable::run);
+        }
+    }
+
+    /** Frees {@code g} (after the replays queued so far: the caller synchronises first). */
+    public void destroy(CudaGraph g) {
+        if (g instanceof CudaGraph.Instantiated i) {
+            cuGraphExecDestroy(i.exec());
+        }
     }
 
     synchronized void released(DeviceBuffer b) {
@@ -266,6 +434,9 @@ public final class CudaDevice implements AutoCloseable {
             return;
         }
         if (launcher != null) {
+            for (DeviceBuffer b : List.copyOf(buffers)) {
+                b.close(); // an emulated device's host memory
+            }
             closed = true;
             return;
         }

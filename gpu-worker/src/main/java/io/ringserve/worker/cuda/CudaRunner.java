@@ -28,9 +28,7 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 import jcuda.CudaException;
 import jcuda.driver.CUevent;
-import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUstream;
-import jcuda.driver.JCudaDriver;
 
 /**
  * The forward pass on one NVIDIA GPU as a {@link StepRunner}: the same steps as
@@ -186,20 +184,14 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             this.forks = new CUevent[layers];
             this.joins = new CUevent[layers];
             for (int l = 0; l < layers; l++) {
-                forks[l] = newEvent();
-                joins[l] = newEvent();
+                forks[l] = device.newEvent();
+                joins[l] = device.newEvent();
             }
         } else {
             this.sharedStream = null;
             this.forks = null;
             this.joins = null;
         }
-    }
-
-    private static CUevent newEvent() {
-        CUevent e = new CUevent();
-        JCudaDriver.cuEventCreate(e, CUevent_flags.CU_EVENT_DISABLE_TIMING);
-        return e;
     }
 
     /**
@@ -319,7 +311,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             values[l] = device.alloc(perLayer);
         }
         if (useGraphs) {
-            graphs = new DecodeGraphs(stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks, range.isLast()),
+            graphs = new DecodeGraphs(device, stream, maxBlocks, cap -> new Activations(device, config, cap, cap, maxBlocks, range.isLast()),
                     (a, in, rows) -> forward(a, in, rows, rows, true, null));
         }
     }
@@ -558,7 +550,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
             // (B, D): a padding row's zeros stay zeros through the norms; it writes no K/V and is never read back
             a.x.copyFromHostAsync(java.util.Arrays.copyOf(hidden, Math.multiplyExact(g.bucket(), config.hiddenSize())), stream);
         }
-        JCudaDriver.cuGraphLaunch(g.exec(), stream);
+        device.launch(g.exec(), stream);
         return a;
     }
 
@@ -753,10 +745,10 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         boolean dual = dualStream && sharedMlp != null && profile == null;
         if (dual) {
             // fork: sharedStream waits for everything queued on the compute stream so far (a.h is written)
-            JCudaDriver.cuEventRecord(forks[layer], stream);
-            JCudaDriver.cuStreamWaitEvent(sharedStream, forks[layer], 0);
+            device.record(forks[layer], stream);
+            device.await(sharedStream, forks[layer]);
             swiglu(sharedStream, a.sharedGateUp, a.sharedAct, a.h, sharedMlp, t, a.sharedOut, false, SHARED_OPS);
-            JCudaDriver.cuEventRecord(joins[layer], sharedStream);
+            device.record(joins[layer], sharedStream);
         }
         mark(Op.ROUTER_LOGITS);
         matmul.launch(stream, a.routerLogits, a.h, moe.gate(), t, c.numExperts(), d, false);
@@ -773,7 +765,7 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         }
         if (dual) {
             // join: the compute stream waits for the shared expert
-            JCudaDriver.cuStreamWaitEvent(stream, joins[layer], 0);
+            device.await(stream, joins[layer]);
         }
         mark(Op.MOE_COMBINE);
         if (nextInputNorm != null) { // x += shared + Σ_k w·y, then h = the next layer's input norm of x
@@ -821,8 +813,8 @@ public final class CudaRunner implements StepRunner, ShardRunner {
         lastAct = null;
         if (forks != null) {
             for (int l = 0; l < forks.length; l++) {
-                JCudaDriver.cuEventDestroy(forks[l]);
-                JCudaDriver.cuEventDestroy(joins[l]);
+                device.destroy(forks[l]);
+                device.destroy(joins[l]);
             }
             device.releaseStream(sharedStream);
         }

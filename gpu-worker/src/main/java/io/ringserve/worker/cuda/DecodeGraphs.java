@@ -1,12 +1,5 @@
 package io.ringserve.worker.cuda;
 
-import static jcuda.driver.JCudaDriver.cuGraphDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
-import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
-import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
-import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
-import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
-
 import io.ringserve.worker.cuda.CudaRunner.Activations;
 import io.ringserve.worker.cuda.CudaRunner.InputLayout;
 import io.ringserve.worker.cuda.CudaRunner.Inputs;
@@ -14,18 +7,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeMap;
 import java.util.function.IntFunction;
-import jcuda.driver.CUgraph;
-import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUstream;
-import jcuda.driver.CUstreamCaptureMode;
 
 /**
  * The CUDA graphs of decode-only steps, one per batch-size bucket: a step of N sequences (one token each) is
  * padded to {@link #bucket}(N) rows (1, 2, 4, 8, …, capped at the limit) and replays that bucket's graph. A graph
  * is the runner's whole step (embedding, every layer, head, sampling) captured once on the compute stream
- * ({@code cuStreamBeginCapture} in thread-local mode … {@code cuStreamEndCapture}, {@code cuGraphInstantiate}),
+ * ({@link CudaDevice#capture}),
  * reading its inputs from, and writing its outputs to, one fixed set of {@link Activations}: the step's per-step
- * inputs are copied into those buffers before each {@code cuGraphLaunch}, so no pointer changes after capture.
+ * inputs are copied into those buffers before each replay, so no pointer changes after capture.
  *
  * <p>Every graph shares one {@link Activations} sized for the largest bucket so far ({@link #activations()}); when
  * a bigger bucket comes, the graphs are destroyed, the buffers reallocated and each bucket captured again on its
@@ -40,7 +30,7 @@ final class DecodeGraphs implements AutoCloseable {
     static final int MIN_CAPACITY = 16;
 
     /** One instantiated graph: bucket B, the layout of its inputs in the buffers' input words, the executable. */
-    record Graph(int bucket, InputLayout layout, CUgraphExec exec) {
+    record Graph(int bucket, InputLayout layout, CudaGraph exec) {
     }
 
     /** Records one decode step of {@code rows} rows (T = N = R) on the compute stream into {@code a} with inputs {@code in}. */
@@ -48,6 +38,7 @@ final class DecodeGraphs implements AutoCloseable {
         void record(Activations a, Inputs in, int rows);
     }
 
+    private final CudaDevice device;
     private final CUstream stream;
     private final int maxBlocks;
     private final IntFunction<Activations> allocate; // capacity -> buffers for that many tokens and sequences
@@ -56,7 +47,8 @@ final class DecodeGraphs implements AutoCloseable {
     private int limit = DEFAULT_LIMIT;
     private Activations act;
 
-    DecodeGraphs(CUstream stream, int maxBlocks, IntFunction<Activations> allocate, Recorder recorder) {
+    DecodeGraphs(CudaDevice device, CUstream stream, int maxBlocks, IntFunction<Activations> allocate, Recorder recorder) {
+        this.device = device;
         this.stream = stream;
         this.maxBlocks = maxBlocks;
         this.allocate = allocate;
@@ -111,7 +103,7 @@ final class DecodeGraphs implements AutoCloseable {
             InputLayout layout = new InputLayout(bucket, bucket, bucket, maxBlocks);
             Activations a = act;
             Inputs in = a.bind(layout);
-            g = new Graph(bucket, layout, capture(stream, () -> recorder.record(a, in, bucket)));
+            g = new Graph(bucket, layout, device.capture(stream, () -> recorder.record(a, in, bucket)));
             graphs.put(bucket, g);
         }
         return g;
@@ -161,42 +153,11 @@ final class DecodeGraphs implements AutoCloseable {
         if (graphs.isEmpty()) {
             return;
         }
-        cuStreamSynchronize(stream); // no replay may still run on what goes away
+        device.synchronize(); // no replay may still run on what goes away
         for (Graph g : graphs.values()) {
-            cuGraphExecDestroy(g.exec());
+            device.destroy(g.exec());
         }
         graphs.clear();
-    }
-
-    /**
-     * Captures what {@code body} queues on {@code stream} (and on streams it forks from it with events, which must
-     * join back) as one graph and instantiates it. Thread-local capture mode: this thread may make no unsafe call
-     * (synchronous copy, allocation, synchronisation) while {@code body} runs; the kernel wrappers' shape checks are
-     * host-only. Nothing runs on the device during capture.
-     */
-    static CUgraphExec capture(CUstream stream, Runnable body) {
-        cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
-        CUgraph graph = new CUgraph();
-        try {
-            body.run();
-        } catch (RuntimeException | Error e) {
-            // leave capture mode so the stream works again; the capture may have been invalidated (no graph then)
-            try {
-                cuStreamEndCapture(stream, graph);
-                cuGraphDestroy(graph);
-            } catch (RuntimeException suppressed) {
-                e.addSuppressed(suppressed);
-            }
-            throw e;
-        }
-        cuStreamEndCapture(stream, graph);
-        CUgraphExec exec = new CUgraphExec();
-        try {
-            cuGraphInstantiate(exec, graph, 0L);
-        } finally {
-            cuGraphDestroy(graph); // the executable does not need it
-        }
-        return exec;
     }
 
     @Override

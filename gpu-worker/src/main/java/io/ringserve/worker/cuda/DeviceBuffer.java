@@ -6,6 +6,8 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
@@ -27,19 +29,35 @@ public final class DeviceBuffer implements AutoCloseable {
     /** Offset from the start of the allocation (which is 256-byte aligned): decides vector-load alignment. */
     private final long offset;
     private final DeviceBuffer root;
+    /** An {@link CudaDevice#emulated} device's buffer: its host memory (else null), and the arena that frees it. */
+    private final MemorySegment memory;
+    private final Arena arena;
     private boolean freed;
 
     /** An allocation of {@code bytes} at {@code ptr}. */
     DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes) {
-        this(device, ptr, bytes, 0, null);
+        this(device, ptr, bytes, null, null);
     }
 
-    private DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes, long offset, DeviceBuffer root) {
+    /** An emulated device's allocation: {@code bytes} of host memory, freed by closing {@code arena}. */
+    DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes, MemorySegment memory, Arena arena) {
+        this(device, ptr, bytes, 0, null, memory, arena);
+    }
+
+    private DeviceBuffer(CudaDevice device, CUdeviceptr ptr, long bytes, long offset, DeviceBuffer root, MemorySegment memory, Arena arena) {
         this.device = device;
         this.ptr = ptr;
         this.bytes = bytes;
         this.offset = offset;
         this.root = root;
+        this.memory = memory;
+        this.arena = arena;
+    }
+
+    /** An {@link CudaDevice#emulated} device's buffer: the host memory that stands for it (null on other devices). */
+    MemorySegment hostMemory() {
+        checkLive();
+        return memory;
     }
 
     /** The device address, for kernel arguments. */
@@ -70,7 +88,8 @@ public final class DeviceBuffer implements AutoCloseable {
         if (offsetBytes < 0 || bytes <= 0 || offsetBytes + bytes > this.bytes) {
             throw new IndexOutOfBoundsException("slice [" + offsetBytes + ", " + (offsetBytes + bytes) + ") of a " + this.bytes + "-byte buffer");
         }
-        return new DeviceBuffer(device, ptr.withByteOffset(offsetBytes), bytes, offset + offsetBytes, root == null ? this : root);
+        return new DeviceBuffer(device, ptr.withByteOffset(offsetBytes), bytes, offset + offsetBytes, root == null ? this : root,
+                memory == null ? null : memory.asSlice(offsetBytes, bytes), null);
     }
 
     // ---- host -> device ----------------------------------------------------------------------------
@@ -97,25 +116,30 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void copyFromHostAsync(float[] src, CUstream s) {
-        toDevice(Pointer.to(src), 4L * src.length, s);
+        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
     }
 
     public void copyFromHostAsync(int[] src, CUstream s) {
-        toDevice(Pointer.to(src), 4L * src.length, s);
+        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
     }
 
     public void copyFromHostAsync(short[] src, CUstream s) {
-        toDevice(Pointer.to(src), 2L * src.length, s);
+        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
     }
 
     public void copyFromHostAsync(byte[] src, CUstream s) {
-        toDevice(Pointer.to(src), src.length, s);
+        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
     }
 
-    private void toDevice(Pointer host, long n, CUstream s) {
+    /** @param array the same host data as {@code host}, for an emulated device */
+    private void toDevice(Pointer host, MemorySegment array, CUstream s) {
+        long n = array.byteSize();
         checkLive();
         checkSize(n, "copy from the host");
-        if (n > 0 && !device.driverless()) {
+        if (n > 0 && memory != null) {
+            device.checkNotCapturing("copy to the device");
+            MemorySegment.copy(array, 0, memory, 0, n);
+        } else if (n > 0 && !device.driverless()) {
             cuMemcpyHtoDAsync(ptr, host, n, s);
         }
     }
@@ -144,27 +168,42 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void copyToHostAsync(float[] dst, CUstream s) {
-        toHost(Pointer.to(dst), 4L * dst.length, s);
+        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
     }
 
     public void copyToHostAsync(int[] dst, CUstream s) {
-        toHost(Pointer.to(dst), 4L * dst.length, s);
+        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
     }
 
     public void copyToHostAsync(short[] dst, CUstream s) {
-        toHost(Pointer.to(dst), 2L * dst.length, s);
+        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
     }
 
     public void copyToHostAsync(byte[] dst, CUstream s) {
-        toHost(Pointer.to(dst), dst.length, s);
+        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
     }
 
-    private void toHost(Pointer host, long n, CUstream s) {
+    /** @param array the same host array as {@code host}, for an emulated device */
+    private void toHost(Pointer host, MemorySegment array, CUstream s) {
+        long n = array.byteSize();
         checkLive();
         checkSize(n, "copy to the host");
-        if (n > 0 && !device.driverless()) { // driverless: dst keeps what it held
+        if (n > 0 && memory != null) {
+            device.checkNotCapturing("copy to the host");
+            MemorySegment.copy(memory, 0, array, 0, n);
+        } else if (n > 0 && !device.driverless()) { // driverless: dst keeps what it held
             cuMemcpyDtoHAsync(host, ptr, n, s);
         }
+    }
+
+    /** Copies {@code src} (host memory, e.g. a mapped checkpoint tensor) to {@code offset} of an emulated device's buffer. */
+    void copyFromHostMemory(MemorySegment src, long offset) {
+        checkLive();
+        if (offset < 0 || offset + src.byteSize() > bytes) {
+            throw new IndexOutOfBoundsException("copy of " + src.byteSize() + " bytes at offset " + offset + " into a " + bytes + "-byte device buffer");
+        }
+        device.checkNotCapturing("copy to the device");
+        MemorySegment.copy(src, 0, memory, offset, src.byteSize());
     }
 
     // ---- fill --------------------------------------------------------------------------------------
@@ -177,7 +216,10 @@ public final class DeviceBuffer implements AutoCloseable {
 
     public void fillAsync(byte value, CUstream s) {
         checkLive();
-        if (!device.driverless()) {
+        if (memory != null) {
+            device.checkNotCapturing("fill device memory");
+            memory.fill(value);
+        } else if (!device.driverless()) {
             cuMemsetD8Async(ptr, value, bytes, s);
         }
     }
@@ -209,7 +251,9 @@ public final class DeviceBuffer implements AutoCloseable {
         }
         freed = true;
         device.released(this);
-        if (!device.driverless()) {
+        if (arena != null) {
+            arena.close();
+        } else if (!device.driverless()) {
             cuMemFree(ptr);
         }
     }

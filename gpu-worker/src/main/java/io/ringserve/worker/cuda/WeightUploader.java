@@ -27,6 +27,8 @@ public final class WeightUploader implements AutoCloseable {
     static final int CHUNK = 16 << 20;
 
     private final CUstream stream;
+    /** An emulated device's buffers are host memory: copied into directly, no staging. */
+    private final boolean direct;
     private final Pointer[] pinned = new Pointer[2];
     private final MemorySegment[] staging = new MemorySegment[2];
     private final CUevent[] free = new CUevent[2];
@@ -41,7 +43,8 @@ public final class WeightUploader implements AutoCloseable {
     public WeightUploader(CudaDevice device, LongConsumer progress) {
         this.stream = device.newStream();
         this.progress = progress == null ? b -> { } : progress;
-        for (int i = 0; i < 2; i++) {
+        this.direct = device.hostMemory();
+        for (int i = 0; i < 2 && !direct; i++) {
             pinned[i] = new Pointer();
             cuMemAllocHost(pinned[i], CHUNK);
             staging[i] = MemorySegment.ofBuffer(pinned[i].getByteBuffer(0, CHUNK));
@@ -63,6 +66,12 @@ public final class WeightUploader implements AutoCloseable {
         if (dstOffset < 0 || dstOffset + n > dst.bytes()) {
             throw new IndexOutOfBoundsException("copy of " + n + " bytes at offset " + dstOffset + " into a " + dst.bytes() + "-byte device buffer");
         }
+        if (direct) {
+            dst.copyFromHostMemory(src, dstOffset);
+            uploaded += n;
+            progress.accept(uploaded);
+            return;
+        }
         for (long off = 0; off < n; off += CHUNK) {
             int len = (int) Math.min(CHUNK, n - off);
             int i = next;
@@ -83,7 +92,9 @@ public final class WeightUploader implements AutoCloseable {
 
     /** Waits until every queued copy has reached the device. */
     public void finish() {
-        cuStreamSynchronize(stream);
+        if (!direct) {
+            cuStreamSynchronize(stream);
+        }
     }
 
     @Override
@@ -93,7 +104,7 @@ public final class WeightUploader implements AutoCloseable {
         }
         closed = true;
         finish();
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 2 && !direct; i++) {
             cuEventDestroy(free[i]);
             cuMemFreeHost(pinned[i]);
         }
