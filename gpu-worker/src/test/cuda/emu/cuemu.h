@@ -9,6 +9,10 @@
 // results match a GPU only to a few ulp; the harness checks against plain reference loops with
 // tolerances, like the GPU tests do.
 //
+// With RS_EMU_FIBERS defined (the libraries build-emulator.sh makes for the JVM tests) a block's threads are instead
+// fibers on the launching thread, switched round-robin at every barrier: the same semantics without an OS
+// thread per CUDA thread, and many times faster on a machine with few cores. Sanitizers need the thread form.
+//
 // This is a test tool, not a performance model: it says nothing about speed, coalescing or races that
 // only a real warp schedule would expose (each barrier here is a full fence).
 #pragma once
@@ -26,6 +30,12 @@
 #include <memory>
 #include <thread>
 #include <vector>
+#ifdef RS_EMU_FIBERS
+#include <functional>
+#if !defined(__x86_64__)
+#error "RS_EMU_FIBERS switches stacks with x86-64 code"
+#endif
+#endif
 
 struct dim3 {
     unsigned x, y, z;
@@ -36,14 +46,116 @@ struct emu_uint3 {
 };
 
 namespace emu {
+#ifdef RS_EMU_FIBERS
+// one OS thread runs every fiber of a block: the "current thread" is a plain global the scheduler sets
+inline emu_uint3 thread_idx{0, 0, 0};
+inline emu_uint3 block_idx{0, 0, 0};
+inline int linear_tid = 0;
+
+// rs_emu_switch(&from_sp, to_sp): saves the callee-saved registers, MXCSR and the x87 control word on this stack,
+// stores the stack pointer in *from_sp and resumes the fiber whose stack pointer is to_sp (System V x86-64). A plain
+// function switch: no signal mask is saved (ucontext's swapcontext makes a system call each time).
+extern "C" void rs_emu_switch(void **from_sp, void *to_sp);
+asm(R"(
+    .text
+    .p2align 4
+    .hidden rs_emu_switch
+    .type rs_emu_switch, @function
+rs_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size rs_emu_switch, .-rs_emu_switch
+)");
+
+struct Fiber {
+    void *sp;
+    bool done;
+};
+inline void *scheduler_sp;
+inline std::vector<Fiber> fibers;
+inline std::vector<std::unique_ptr<char[]>> stacks;
+constexpr size_t FIBER_STACK = 256 * 1024;
+inline std::function<void()> fiber_body;
+
+inline void yield() { rs_emu_switch(&fibers[linear_tid].sp, scheduler_sp); }
+
+/** A barrier of fibers: the last to arrive goes on; the others yield until the generation moves. */
+class Barrier {
+  public:
+    explicit Barrier(int expected) : expected_(expected) {}
+    void arrive_and_wait() {
+        unsigned long g = generation_;
+        if (++arrived_ == expected_) {
+            arrived_ = 0;
+            generation_++;
+            return;
+        }
+        while (generation_ == g) {
+            yield();
+        }
+    }
+
+  private:
+    int expected_;
+    int arrived_ = 0;
+    unsigned long generation_ = 0;
+};
+using barrier_t = Barrier;
+
+[[noreturn]] inline void fiber_main() {
+    fiber_body();
+    fibers[linear_tid].done = true;
+    void *unused;
+    rs_emu_switch(&unused, scheduler_sp); // never resumed
+    std::abort();
+}
+
+/** A fresh fiber's stack: the frame rs_emu_switch pops, "returning" into fiber_main with the stack a call would give it. */
+inline void *fiber_start(char *stack, size_t size) {
+    uintptr_t top = ((uintptr_t) (stack + size)) & ~(uintptr_t) 15;
+    uint64_t *sp = (uint64_t *) top;
+    *--sp = 0;                               // fiber_main's return address (it never returns); top - 8
+    *--sp = (uint64_t) (uintptr_t) &fiber_main; // rs_emu_switch's ret goes here, leaving rsp = top - 8 as after a call
+    for (int r = 0; r < 6; r++) {
+        *--sp = 0;                           // rbp, rbx, r12-r15
+    }
+    uint32_t mxcsr;
+    uint16_t fpucw;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    *--sp = (uint64_t) mxcsr | ((uint64_t) fpucw << 32);
+    return sp;
+}
+#else
 inline thread_local emu_uint3 thread_idx{0, 0, 0};
 inline thread_local emu_uint3 block_idx{0, 0, 0};
 inline thread_local int linear_tid = 0;
+using barrier_t = std::barrier<>;
+#endif
 inline dim3 block_dim;
 inline dim3 grid_dim;
-inline std::barrier<> *block_barrier = nullptr;
+inline barrier_t *block_barrier = nullptr;
 struct Warp {
-    std::unique_ptr<std::barrier<>> bar;
+    std::unique_ptr<barrier_t> bar;
     uint64_t slots[32];
 };
 inline std::vector<Warp> *warps = nullptr;
@@ -178,13 +290,37 @@ void launch(F k, dim3 grid, dim3 block, size_t shared_bytes, Args... args) {
                 dyn_smem.assign(shared_bytes + 16, 0xCD); // garbage, as on a GPU
                 dyn_smem.resize(shared_bytes);
                 dyn_smem.shrink_to_fit();
-                std::barrier<> bar(n);
+                barrier_t bar(n);
                 block_barrier = &bar;
                 std::vector<Warp> ws((n + 31) / 32);
                 for (int w = 0; w < (int) ws.size(); w++) {
-                    ws[w].bar = std::make_unique<std::barrier<>>(std::min(32, n - 32 * w));
+                    ws[w].bar = std::make_unique<barrier_t>(std::min(32, n - 32 * w));
                 }
                 warps = &ws;
+#ifdef RS_EMU_FIBERS
+                block_idx = {bx, by, bz};
+                fiber_body = [&]() { k(args...); };
+                fibers.resize(n);
+                while ((int) stacks.size() < n) {
+                    stacks.emplace_back(new char[FIBER_STACK]);
+                }
+                for (int t = 0; t < n; t++) {
+                    fibers[t].done = false;
+                    fibers[t].sp = fiber_start(stacks[t].get(), FIBER_STACK);
+                }
+                for (int left = n; left > 0;) {
+                    left = 0;
+                    for (int t = 0; t < n; t++) {
+                        if (fibers[t].done) {
+                            continue;
+                        }
+                        thread_idx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+                        linear_tid = t;
+                        rs_emu_switch(&scheduler_sp, fibers[t].sp);
+                        left += fibers[t].done ? 0 : 1;
+                    }
+                }
+#else
                 std::vector<std::thread> threads;
                 threads.reserve(n);
                 for (int t = 0; t < n; t++) {
@@ -198,6 +334,7 @@ void launch(F k, dim3 grid, dim3 block, size_t shared_bytes, Args... args) {
                 for (auto &th : threads) {
                     th.join();
                 }
+#endif
                 warps = nullptr;
                 block_barrier = nullptr;
             }

@@ -1,5 +1,6 @@
 #!/bin/bash
 # Builds and runs the CPU-emulated kernel checks: bash run.sh [test_name ...] (default: all test_*.cpp).
+# Environment: EMU_FAST=1 (-O2, no sanitizers), EMU_FIBERS=1 (fibers instead of threads, with EMU_FAST=1).
 # Needs g++ >= 12 (C++20 <barrier>); uses ASan/UBSan to catch out-of-bounds accesses.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +14,8 @@ fi
 # EMU_FAST=1: -O2 without sanitizers (the 1024-thread sampling blocks are slow under ASan)
 opt="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 [[ "${EMU_FAST:-0}" == 1 ]] && opt="-O2"
+# EMU_FIBERS=1: a block's threads as fibers on one OS thread (what the JVM tests' libraries use); needs EMU_FAST=1
+[[ "${EMU_FIBERS:-0}" == 1 ]] && opt="$opt -DRS_EMU_FIBERS"
 status=0
 for t in "${tests[@]}"; do
   echo "== $t"

@@ -132,7 +132,7 @@ class CudaDecodeGraphTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void graphReplayEqualsEagerBitForBit() {
         ModelConfig config = ModelConfig.load(Golden.dir(FIXTURE));
         try (CudaWeights weights = load(config)) {
@@ -150,7 +150,7 @@ class CudaDecodeGraphTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void sharedExpertOnASecondStreamChangesNoBit() {
         ModelConfig config = ModelConfig.load(Golden.dir(FIXTURE));
         try (CudaWeights weights = load(config)) {
@@ -163,7 +163,7 @@ class CudaDecodeGraphTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void aBatchThatChangesSizeSwitchesBuckets() {
         ModelConfig config = ModelConfig.load(Golden.dir(FIXTURE));
         int[][] schedule = {
@@ -183,7 +183,7 @@ class CudaDecodeGraphTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void captureGraphsWarmsEveryBucketUpFront() {
         ModelConfig config = ModelConfig.load(Golden.dir(FIXTURE));
         int[][] schedule = {{0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4}, {0, 1, 2}, {4}};
@@ -204,7 +204,7 @@ class CudaDecodeGraphTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void anEagerRunnerCapturesNothing() {
         ModelConfig config = ModelConfig.load(Golden.dir(FIXTURE));
         try (CudaWeights weights = load(config)) {

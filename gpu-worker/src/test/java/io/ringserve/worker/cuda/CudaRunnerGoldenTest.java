@@ -69,7 +69,7 @@ class CudaRunnerGoldenTest extends GpuTestSupport {
         return best;
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void logitsAreAsCloseToTheReferenceAsHuggingFaceBf16() {
         for (String fixture : FIXTURES) {
             try (Loaded m = load(fixture, 64)) {
@@ -95,7 +95,7 @@ class CudaRunnerGoldenTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void routingDecisionsEqualTheReference() {
         for (String fixture : FIXTURES) {
             try (Loaded m = load(fixture, 64)) {
@@ -136,7 +136,7 @@ class CudaRunnerGoldenTest extends GpuTestSupport {
         return s;
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void batchedDecodeEqualsEachSequenceDecodedAlone() throws Exception {
         String fixture = "tiny-ring-a";
         ModelConfig config = ModelConfig.load(Golden.dir(fixture));
@@ -184,7 +184,7 @@ class CudaRunnerGoldenTest extends GpuTestSupport {
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void aKvBudgetLargerThanTheGpuIsRefusedWithTheNumbers() {
         Assumptions.assumeTrue(device().freeMemory() > 0);
         try (Loaded m = load("tiny-ring-a", 1)) {

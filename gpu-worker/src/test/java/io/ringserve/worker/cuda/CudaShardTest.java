@@ -30,14 +30,14 @@ class CudaShardTest extends GpuTestSupport {
     private static final int BLOCK = 16;
     private static final int BLOCKS = 32;
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void floatHiddenStatesGiveTheWholeModelsTokensAndLogitsBitForBit() {
         for (String layout : List.of("0-1,1-3", "0-2,2-3", "0-1,1-2,2-3")) {
             compare(layout, false);
         }
     }
 
-    @GpuTest
+    @GpuTest(emulated = true)
     void bf16HiddenStatesStayWithinBf16Noise() {
         compare("0-2,2-3", true);
     }

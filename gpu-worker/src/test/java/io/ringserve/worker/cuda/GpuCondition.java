@@ -4,7 +4,10 @@ import org.junit.jupiter.api.extension.ConditionEvaluationResult;
 import org.junit.jupiter.api.extension.ExecutionCondition;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
-/** Enables a {@link GpuTest} only where {@link CudaProbe} finds a usable GPU and this build has the kernels. */
+/**
+ * Enables a {@link GpuTest} where {@link CudaProbe} finds a usable GPU and this build has the kernels; without one, a
+ * {@code @GpuTest(emulated = true)} runs on the CPU emulation of the kernels when the build has it.
+ */
 public final class GpuCondition implements ExecutionCondition {
     @Override
     public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
@@ -12,6 +15,11 @@ public final class GpuCondition implements ExecutionCondition {
         if (probe.ready()) {
             return ConditionEvaluationResult.enabled("GPU: " + probe.describe());
         }
-        return ConditionEvaluationResult.disabled("no GPU to test on: " + probe.whyNotReady());
+        boolean emulated = context.getTestMethod().map(m -> m.getAnnotation(GpuTest.class)).map(GpuTest::emulated).orElse(false);
+        if (emulated && CpuKernels.unavailable() == null) {
+            return ConditionEvaluationResult.enabled("no GPU (" + probe.whyNotReady() + "): kernels emulated on the CPU");
+        }
+        return ConditionEvaluationResult.disabled("no GPU to test on: " + probe.whyNotReady()
+                + (emulated ? "; and " + CpuKernels.unavailable() : ""));
     }
 }

@@ -19,4 +19,10 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @Tag("gpu")
 @ExtendWith(GpuCondition.class)
 public @interface GpuTest {
+    /**
+     * Also run it where there is no GPU, on an {@link CudaDevice#emulated} device whose kernels run on the CPU
+     * ({@link CpuKernels}), when the build has the emulator; it then fails like any CPU test. For tests of what the
+     * runner computes on small models; a GPU still runs it on the GPU.
+     */
+    boolean emulated() default false;
 }

@@ -24,13 +24,24 @@ import org.junit.jupiter.api.BeforeEach;
 public abstract class GpuTestSupport {
     private static CudaDevice device;
 
-    /** The class's device, current on the calling thread. */
+    /**
+     * The class's device, current on the calling thread: GPU 0, or where there is none (a {@code @GpuTest(emulated =
+     * true)}) an {@link CudaDevice#emulated} one.
+     */
     protected static synchronized CudaDevice device() {
         if (device == null) {
-            device = CudaDevice.open(0);
+            device = openDevice();
         }
         device.makeCurrent();
         return device;
+    }
+
+    /**
+     * A device of the caller's own, which the caller closes (e.g. one per pipeline stage, each with its own stream): GPU
+     * 0, or an {@link CudaDevice#emulated} one where there is no GPU.
+     */
+    public static CudaDevice openDevice() {
+        return CudaProbe.probe().ready() ? CudaDevice.open(0) : CpuKernels.device();
     }
 
     @BeforeEach
