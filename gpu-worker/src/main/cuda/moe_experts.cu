@@ -4,11 +4,14 @@
 // The kernels, the expert ids never leave the device (router_top_k writes them, and the plan too):
 //   moe_group         the step's group plan: active experts, and the slots t·K+k of each, from topk_ids
 //                     (moe_plan.cuh; in a decode or prefill step router_top_k's last block builds it instead)
-//   moe_gate_up_silu  h[t,k,:] = silu(W_gate[e]·x[t]) ⊙ (W_up[e]·x[t])     e = topk_ids[t,k]
+//   moe_gate_up_silu  h[t,k,:] = bf16(silu(W_gate[e]·x[t]) ⊙ (W_up[e]·x[t]))     e = topk_ids[t,k]
 //   moe_down          y[t,k,:] = W_down[e]·h[t,k,:]
 //   moe_combine       out[t,:] = residual[t,:] + (shared[t,:] + Σ_k w[t,k]·y[t,k,:])   (k in order)
 //   moe_combine_norm  moe_combine, then the next layer's input RMSNorm of out (rmsnorm.cuh)
-// Mirrors ReferenceForward.sparseMoe() (ReferenceOps.siluMul: silu(g)·u = (g / (1 + e^−g))·u).
+// Mirrors ReferenceForward.sparseMoe() (ReferenceOps.siluMul: silu(g)·u = (g / (1 + e^−g))·u). h holds values
+// rounded to bf16 (stored as fp32): the down projection's input is bf16, as in the dense MLP (silu_mul.cu) and in the
+// bf16 model; and the CUDA-core and tensor-core paths then differ only in the order of their fp32 sums, so the
+// batch size that picks the path changes a result by summation order, not by a rounding one path makes.
 //
 // Determinism: every output element h[s,i] / y[s,j] is one warp's fixed-order sum over the row (lanes
 // stride 8-element vectors, then warp_sum), whichever other slots share its group or its pass, so the
@@ -47,7 +50,7 @@
 //   x        const bf16*  [T, D]      MoE input (post-attention-normed hidden)
 //   gate_up  const bf16*  [E, 2·I, D] packed as above
 //   plan     const int*   [3 + 3·E + TK]
-//   h        float*       [TK, I]     fp32 activations of the grouped slots (others untouched)
+//   h        float*       [TK, I]     activations of the grouped slots, rounded to bf16 (others untouched)
 //   tokens, top_k, hidden, inter, experts   ints (D = hidden, I = inter)
 //   vector path when D % 8 == 0 and x, gate_up are 16-byte aligned; else scalar loads (any D)
 //
@@ -66,8 +69,8 @@
 // accumulators, 64 slots × 64 outputs per block marching over K in steps of 32 (as matmul.cu). The slots'
 // inputs are gathered into the shared-memory tile through the plan (zeros past the group), outputs scattered
 // back by slot. moe_gate_up_silu_mma's 64 output columns are 32 gate rows and the 32 matching up rows, paired
-// through shared memory for silu(g)·u; moe_down_mma rounds h to bf16 as it stages it (the bf16 model does the
-// same), so its results differ from moe_down's by that rounding.
+// through shared memory for silu(g)·u (rounded to bf16, as moe_gate_up_silu's); moe_down_mma stages h as bf16,
+// which loses nothing.
 //
 // Launch contract, moe_gate_up_silu_mma:
 //   grid (ceil(I / 32), min(E, TK) + ceil(TK / 64), 1): block (bx, j) computes intermediate indices
@@ -330,7 +333,7 @@ __device__ __forceinline__ void gate_up_body(const Group &g, const rs::bf16_t *_
                     const float gs = rs::warp_sum(ag[s]);
                     const float us = rs::warp_sum(au[s]);
                     if (lane == 0) {
-                        h[(size_t) slots[p + s] * inter + i] = silu_mul(gs, us);
+                        h[(size_t) slots[p + s] * inter + i] = rs::round_bf16(silu_mul(gs, us));
                     }
                 }
             }
@@ -517,7 +520,7 @@ moe_gate_up_silu_mma(const rs::bf16_t *__restrict__ x, const rs::bf16_t *__restr
         const int r = c / (TILE_N / 2);
         const int col = c % (TILE_N / 2);
         if (slot_row[r] >= 0 && i0 + col < inter) {
-            h[(size_t) slot_row[r] * inter + i0 + col] = silu_mul(cs[r][col], cs[r][TILE_N / 2 + col]);
+            h[(size_t) slot_row[r] * inter + i0 + col] = rs::round_bf16(silu_mul(cs[r][col], cs[r][TILE_N / 2 + col]));
         }
     }
 }

@@ -6,7 +6,7 @@
 
 #include <set>
 
-/** One expert's SwiGLU in double; round_h: the activations rounded to bf16 (the tensor-core path's down input). */
+/** One expert's SwiGLU in double; round_h: the activations rounded to bf16 (the kernels' down input). */
 static std::vector<float> ref_expert(const std::vector<uint16_t> &gu, const std::vector<uint16_t> &dn, int e, const float *x, int D, int I,
                                      bool round_h) {
     std::vector<float> hbuf(I), y(D);
@@ -117,7 +117,7 @@ static void run(int T, int K, int E, int D, int I, bool invalid = false, bool mm
         for (int k = 0; k < K; k++) {
             const int e = ids[t * K + k];
             if (e < 0 || e >= E) continue;
-            std::vector<float> ye = ref_expert(gu, dn, e, &x[t * D], D, I, mma);
+            std::vector<float> ye = ref_expert(gu, dn, e, &x[t * D], D, I, true); // both paths round h to bf16
             for (int j = 0; j < D; j++) routed[j] += w[t * K + k] * ye[j];
         }
         for (int j = 0; j < D; j++) want[t * D + j] = res[t * D + j] + (shared[t * D + j] + routed[j]);
