@@ -36,12 +36,17 @@ public abstract class GpuTestSupport {
         return device;
     }
 
+    /** Whether tests run on a GPU here (else on the CPU emulator, or not at all). */
+    public static boolean onGpu() {
+        return CudaProbe.probe().ready();
+    }
+
     /**
      * A device of the caller's own, which the caller closes (e.g. one per pipeline stage, each with its own stream): GPU
-     * 0, or an {@link CudaDevice#emulated} one where there is no GPU.
+     * 0, or an {@link CudaDevice#emulated} one where there is no GPU ({@link #onGpu()} false).
      */
     public static CudaDevice openDevice() {
-        return CudaProbe.probe().ready() ? CudaDevice.open(0) : CpuKernels.device();
+        return onGpu() ? CudaDevice.open(0) : CpuKernels.device();
     }
 
     @BeforeEach

@@ -73,6 +73,8 @@ class PipelineTest {
     static final class Recorder implements EngineListener {
         final List<String> events = new CopyOnWriteArrayList<>();
         final List<Integer> tokens = new CopyOnWriteArrayList<>();
+        /** Per token: its logprob, then its top logprobs (none when not asked for). */
+        final List<float[]> logprobs = new CopyOnWriteArrayList<>();
         final CompletableFuture<EngineEvent> end = new CompletableFuture<>();
         final int cancelAfter;
         final AtomicReference<Engine.RequestHandle> handle = new AtomicReference<>();
@@ -88,6 +90,13 @@ class PipelineTest {
                     StringBuilder sb = new StringBuilder("tokens");
                     for (int i = 0; i < t.ids().length; i++) {
                         tokens.add(t.ids()[i]);
+                        List<EngineEvent.TopLogprob> tops = t.top() == null ? List.of() : t.top().get(i);
+                        float[] lp = new float[1 + tops.size()];
+                        lp[0] = t.logprobs() == null ? Float.NaN : t.logprobs()[i];
+                        for (int j = 0; j < tops.size(); j++) {
+                            lp[1 + j] = tops.get(j).logprob();
+                        }
+                        logprobs.add(lp);
                         sb.append(' ').append(t.ids()[i]);
                         if (t.logprobs() != null) {
                             sb.append(" lp=").append(Integer.toHexString(Float.floatToRawIntBits(t.logprobs()[i])));
