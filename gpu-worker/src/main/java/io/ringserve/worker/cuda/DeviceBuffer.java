@@ -116,31 +116,30 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void copyFromHostAsync(float[] src, CUstream s) {
-        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
+        toDevice(src, 4L * src.length, s);
     }
 
     public void copyFromHostAsync(int[] src, CUstream s) {
-        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
+        toDevice(src, 4L * src.length, s);
     }
 
     public void copyFromHostAsync(short[] src, CUstream s) {
-        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
+        toDevice(src, 2L * src.length, s);
     }
 
     public void copyFromHostAsync(byte[] src, CUstream s) {
-        toDevice(memory == null ? Pointer.to(src) : null, MemorySegment.ofArray(src), s);
+        toDevice(src, src.length, s);
     }
 
-    /** @param array the same host data as {@code host}, for an emulated device */
-    private void toDevice(Pointer host, MemorySegment array, CUstream s) {
-        long n = array.byteSize();
+    /** @param array a float[], int[], short[] or byte[] of {@code n} bytes */
+    private void toDevice(Object array, long n, CUstream s) {
         checkLive();
         checkSize(n, "copy from the host");
         if (n > 0 && memory != null) {
             device.checkNotCapturing("copy to the device");
-            MemorySegment.copy(array, 0, memory, 0, n);
+            MemorySegment.copy(heap(array), 0, memory, 0, n);
         } else if (n > 0 && !device.driverless()) {
-            cuMemcpyHtoDAsync(ptr, host, n, s);
+            cuMemcpyHtoDAsync(ptr, pointer(array), n, s);
         }
     }
 
@@ -168,32 +167,53 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     public void copyToHostAsync(float[] dst, CUstream s) {
-        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
+        toHost(dst, 4L * dst.length, s);
     }
 
     public void copyToHostAsync(int[] dst, CUstream s) {
-        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
+        toHost(dst, 4L * dst.length, s);
     }
 
     public void copyToHostAsync(short[] dst, CUstream s) {
-        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
+        toHost(dst, 2L * dst.length, s);
     }
 
     public void copyToHostAsync(byte[] dst, CUstream s) {
-        toHost(memory == null ? Pointer.to(dst) : null, MemorySegment.ofArray(dst), s);
+        toHost(dst, dst.length, s);
     }
 
-    /** @param array the same host array as {@code host}, for an emulated device */
-    private void toHost(Pointer host, MemorySegment array, CUstream s) {
-        long n = array.byteSize();
+    /** @param array a float[], int[], short[] or byte[] of {@code n} bytes */
+    private void toHost(Object array, long n, CUstream s) {
         checkLive();
         checkSize(n, "copy to the host");
         if (n > 0 && memory != null) {
             device.checkNotCapturing("copy to the host");
-            MemorySegment.copy(memory, 0, array, 0, n);
+            MemorySegment.copy(memory, 0, heap(array), 0, n);
         } else if (n > 0 && !device.driverless()) { // driverless: dst keeps what it held
-            cuMemcpyDtoHAsync(host, ptr, n, s);
+            cuMemcpyDtoHAsync(pointer(array), ptr, n, s);
         }
+    }
+
+    /** A Java array as the driver's host pointer. */
+    private static Pointer pointer(Object array) {
+        return switch (array) {
+            case float[] a -> Pointer.to(a);
+            case int[] a -> Pointer.to(a);
+            case short[] a -> Pointer.to(a);
+            case byte[] a -> Pointer.to(a);
+            default -> throw new IllegalArgumentException("not a float, int, short or byte array: " + array.getClass().getName());
+        };
+    }
+
+    /** A Java array as a heap segment, for an emulated device's copies. */
+    private static MemorySegment heap(Object array) {
+        return switch (array) {
+            case float[] a -> MemorySegment.ofArray(a);
+            case int[] a -> MemorySegment.ofArray(a);
+            case short[] a -> MemorySegment.ofArray(a);
+            case byte[] a -> MemorySegment.ofArray(a);
+            default -> throw new IllegalArgumentException("not a float, int, short or byte array: " + array.getClass().getName());
+        };
     }
 
     /** Copies {@code src} (host memory, e.g. a mapped checkpoint tensor) to {@code offset} of an emulated device's buffer. */
